@@ -1,0 +1,268 @@
+"""One ``claude`` process in a pseudo-terminal, driven from trio without threads.
+
+`ptyprocess` only forks and execs: the child becomes a session leader, so its pid is
+also its process-group id. The master fd is duplicated into a `trio.lowlevel.FdStream`
+and the `ptyprocess.PtyProcess` object is disarmed, because its blocking methods (and its
+``__del__``) would sleep and signal the child behind trio's back. The child is reaped
+through a pidfd that trio waits on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Final, final
+
+import ptyprocess
+import trio
+
+from ._errors import ProcessError, SessionError
+from ._screen import TerminalScreen, find_dialog, is_ready
+
+_READ_SIZE: Final = 65536
+_PASTE_START: Final = b"\x1b[200~"
+_PASTE_END: Final = b"\x1b[201~"
+
+
+@final
+class PtyClaudeProcess:
+    """A running ``claude`` on a PTY of fixed size.
+
+    Create one with `spawn`. The owner runs `drain` in a nursery for as long as the
+    process lives (a PTY nobody reads stalls the CLI) and calls `aclose` when done;
+    `aclose` is shielded and bounded, and kills the whole process tree if it must.
+
+    Attributes:
+        pid: The process id, which is also its process-group id.
+        argv: The command line it was started with.
+        screen: The terminal screen as the CLI draws it.
+        returncode: The exit status once reaped (negative for a signal), else None.
+    """
+
+    def __init__(
+        self, *, argv: Sequence[str], pid: int, master_fd: int, columns: int, rows: int
+    ) -> None:
+        self.argv = tuple(argv)
+        self.pid = pid
+        self.screen = TerminalScreen(columns=columns, rows=rows)
+        self.returncode: int | None = None
+        self._stream = trio.lowlevel.FdStream(master_fd)
+        self._pidfd = os.pidfd_open(pid)
+        self._output = trio.Event()
+        self._eof = trio.Event()
+        self._wait_lock = trio.Lock()
+        self._send_lock = trio.Lock()
+        self._closed = False
+
+    @classmethod
+    def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+        columns: int = 120,
+        rows: int = 40,
+    ) -> PtyClaudeProcess:
+        """Start *argv* on a new PTY.
+
+        Args:
+            argv: The command line; ``argv[0]`` is the executable's path.
+            env: The whole environment of the child (nothing is inherited).
+            cwd: Its working directory.
+            columns: The terminal width.
+            rows: The terminal height.
+
+        Raises:
+            ProcessError: If the process could not be started.
+        """
+        try:
+            child = ptyprocess.PtyProcess.spawn(
+                list(argv), cwd=os.fspath(cwd), env=dict(env), dimensions=(rows, columns)
+            )
+        except OSError as exc:
+            raise ProcessError(f"could not start {argv[0]}: {exc}") from exc
+        master_fd = os.dup(child.fd)
+        # Disarm ptyprocess: from here on only this object touches the child.
+        child.fileobj.close()
+        child.closed = True
+        child.fd = -1
+        return cls(argv=argv, pid=child.pid, master_fd=master_fd, columns=columns, rows=rows)
+
+    async def drain(self) -> None:
+        """Read the PTY into `screen` until the CLI closes its end.
+
+        Run this in the owner's nursery for the life of the process. It returns at end of
+        output (EIO when the child exits, or `aclose`); it never raises for either.
+        """
+        try:
+            while True:
+                try:
+                    data = await self._stream.receive_some(_READ_SIZE)
+                except trio.BrokenResourceError as exc:
+                    if isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.EIO:
+                        return
+                    raise
+                except trio.ClosedResourceError:
+                    return
+                if not data:
+                    return
+                self.screen.feed(data)
+                self._output.set()
+                self._output = trio.Event()
+        finally:
+            self._eof.set()
+            self._output.set()
+
+    async def wait_output(self) -> None:
+        """Wait until more output arrives, or the output ends."""
+        if not self._eof.is_set():
+            await self._output.wait()
+
+    async def wait_ready(self) -> None:
+        """Wait until the CLI shows its idle input box.
+
+        Needs `drain` to be running. The caller bounds the wait (`trio.fail_after`).
+
+        Raises:
+            SessionError: If a first-run dialog shows instead; it names the setting that
+                prevents the dialog.
+            ProcessError: If the process ends first.
+        """
+        while True:
+            text = self.screen.text()
+            if is_ready(text):
+                return
+            dialog = find_dialog(text)
+            if dialog is not None:
+                raise SessionError(
+                    f"the claude CLI shows the {dialog.name} dialog", screen=text, fix=dialog.fix
+                )
+            if self._eof.is_set():
+                await self.wait()
+                raise self.exit_error("claude exited before it was ready")
+            await self.wait_output()
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Write raw bytes (keys) to the terminal."""
+        async with self._send_lock:
+            await self._stream.send_all(data)
+
+    async def paste(self, text: str, *, submit: bool = True) -> None:
+        """Paste *text* with bracketed paste, then press Enter if *submit*.
+
+        ESC and C0 control characters other than newline and tab are removed first, so the
+        text can never end the paste early and type keys of its own.
+        """
+        clean = "".join(ch for ch in text if ch in "\n\t" or not (ch < " " or ch == "\x7f"))
+        payload = _PASTE_START + clean.encode() + _PASTE_END + (b"\r" if submit else b"")
+        await self.send_bytes(payload)
+
+    async def wait(self) -> int:
+        """Wait for the process to exit, reap it, and return its exit status."""
+        async with self._wait_lock:
+            while self.returncode is None:
+                await trio.lowlevel.wait_readable(self._pidfd)
+                self._try_reap()
+        return self.returncode
+
+    def exit_error(self, message: str) -> ProcessError:
+        """Build a `ProcessError` describing how the (reaped) process ended."""
+        code = self.returncode
+        return ProcessError(
+            message,
+            exit_status=code if code is not None and code >= 0 else None,
+            signal=-code if code is not None and code < 0 else None,
+            screen_tail=self.screen.tail(),
+        )
+
+    async def aclose(self, *, grace: float = 3.0, kill_wait: float = 2.0) -> None:
+        """End the process tree and release every fd; shielded, bounded, idempotent.
+
+        Sends SIGTERM (the CLI then stops its own children, including Bash tools in
+        process groups of their own), waits up to *grace* seconds, then SIGKILLs the
+        process group and every descendant seen before signalling, and reaps.
+
+        Args:
+            grace: Seconds to wait for the CLI to exit after SIGTERM.
+            kill_wait: Seconds to wait for the reap after SIGKILL.
+        """
+        with trio.CancelScope(shield=True):
+            if self.returncode is None and not self._try_reap():
+                tree = _descendants(self.pid)
+                signal.pidfd_send_signal(self._pidfd, signal.SIGTERM)
+                with trio.move_on_after(grace):
+                    await self.wait()
+                self._kill_tree(tree)
+                with trio.move_on_after(kill_wait):
+                    await self.wait()
+            else:
+                self._kill_tree(_descendants(self.pid))
+            self._release()
+
+    def _kill_tree(self, tree: Sequence[tuple[int, int]]) -> None:
+        if self.returncode is None:
+            # Unreaped, the pid (and so the group id) cannot have been reused.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+        for pid, start in tree:
+            if pid > 1 and _start_time(pid) == start:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _try_reap(self) -> bool:
+        if self.returncode is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.returncode = -1
+            return True
+        if pid == 0:
+            return False
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return True
+
+    def _release(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        trio.lowlevel.notify_closing(self._pidfd)
+        os.close(self._pidfd)
+        self._stream.close()
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def _descendants(root: int) -> list[tuple[int, int]]:
+    """Return (pid, start time) of every live descendant of *root*, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[tuple[int, int]] = []
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        start = _start_time(pid)
+        if start is not None:
+            found.append((pid, start))
+        stack.extend(children.get(pid, []))
+    return found

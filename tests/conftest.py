@@ -1,0 +1,118 @@
+"""Shared fixtures: the real CLI, the mock API, an isolated config, and leak checks."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from claude_trio import CLINotFoundError, find_cli
+from claude_trio.testing import IsolatedConfig, isolated_config
+
+#: Every process a test starts through `isolated` carries this variable, and so do its
+#: descendants (they inherit the environment): after the test none may be left alive.
+LEAK_MARK = "CLAUDE_TRIO_TEST_MARK"
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "claude-cli" / "samples"
+
+_WATCHED_FD_KINDS = (
+    "anon_inode:[pidfd]",
+    "anon_inode:inotify",
+    "/dev/ptmx",
+    "/dev/pts/",
+    "socket:",
+)
+
+
+@pytest.fixture(scope="session")
+def claude_cli() -> Path:
+    """The real claude CLI; the suite fails (never skips) without it."""
+    try:
+        return find_cli()
+    except CLINotFoundError as exc:
+        pytest.fail(f"the real-CLI tests need the claude CLI: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def leak_mark() -> str:
+    """A value unique to this test, put in the environment of every CLI it starts."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """An empty working directory for the CLI."""
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, project_dir: Path, leak_mark: str) -> IsolatedConfig:
+    """A CLI config dir under tmp_path, pointed at the mock, trusting project_dir."""
+    return isolated_config(
+        tmp_path,
+        base_url="http://127.0.0.1:9",
+        cwd=project_dir,
+        extra_env={LEAK_MARK: leak_mark, "CLAUDE_CODE_MAX_RETRIES": "0"},
+    )
+
+
+def _marked_processes(mark: str) -> list[str]:
+    needle = f"{LEAK_MARK}={mark}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes()
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(stat.strip())
+    return found
+
+
+def _watched_fds() -> dict[str, str]:
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith(_WATCHED_FD_KINDS):
+            fds[name] = target
+    return fds
+
+
+def _children_of_self() -> list[str]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2 :].split()[1] == me:
+            found.append(stat.strip())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(leak_mark: str) -> Iterator[None]:
+    """Fail the test if it leaves a process (zombies included) or an fd behind."""
+    fds_before = _watched_fds()
+    children_before = _children_of_self()
+    yield
+    left = _marked_processes(leak_mark)
+    assert not left, f"processes outlived the test: {left}"
+    children = [c for c in _children_of_self() if c not in children_before]
+    assert not children, f"unreaped children (zombies are state Z): {children}"
+    leaked = {fd: target for fd, target in _watched_fds().items() if fds_before.get(fd) != target}
+    assert not leaked, f"file descriptors leaked: {leaked}"
