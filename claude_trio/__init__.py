@@ -16,7 +16,7 @@ from ._errors import (
 )
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
 from ._paths import project_key, session_path
-from ._pty import PtyClaudeProcess
+from ._pty import PtyClaudeProcess, open_claude_pty
 from ._util import fixup_module_metadata
 from ._version import __version__
 
@@ -36,6 +36,7 @@ __all__ = [
     "SessionError",
     "__version__",
     "find_cli",
+    "open_claude_pty",
     "project_key",
     "session_path",
 ]

@@ -13,7 +13,8 @@ import contextlib
 import errno
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final, final
 
@@ -234,6 +235,54 @@ class PtyClaudeProcess:
         trio.lowlevel.notify_closing(self._pidfd)
         os.close(self._pidfd)
         self._stream.close()
+
+
+@asynccontextmanager
+async def open_claude_pty(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    startup_timeout: float = 30.0,
+    close_timeout: float = 5.0,
+    columns: int = 120,
+    rows: int = 40,
+) -> AsyncIterator[PtyClaudeProcess]:
+    """Start *argv* on a PTY, drain it, and wait until the CLI is ready for input.
+
+    The block owns a nursery running `PtyClaudeProcess.drain`. Leaving it, raising in it,
+    or cancelling it ends the process tree (`PtyClaudeProcess.aclose`, shielded and
+    bounded by *close_timeout* plus a kill wait). A single error from inside is raised as
+    itself, not wrapped in an exception group.
+
+    Args:
+        argv: The command line; ``argv[0]`` is the CLI's path.
+        env: The whole environment of the CLI.
+        cwd: Its working directory.
+        startup_timeout: Seconds to wait for the idle input box.
+        close_timeout: Seconds the CLI gets to exit after SIGTERM before SIGKILL.
+        columns: The terminal width.
+        rows: The terminal height.
+
+    Raises:
+        ProcessError: If the CLI cannot start or exits before it is ready.
+        SessionError: If it shows a first-run dialog instead of the prompt.
+        trio.TooSlowError: If it is not ready within *startup_timeout*.
+    """
+    proc = PtyClaudeProcess.spawn(argv, env=env, cwd=cwd, columns=columns, rows=rows)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(proc.drain)
+            with trio.fail_after(startup_timeout):
+                await proc.wait_ready()
+            yield proc
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+    finally:
+        await proc.aclose(grace=close_timeout)
 
 
 def _start_time(pid: int) -> int | None:
