@@ -13,7 +13,9 @@ _MAX_PLAIN_KEY = 200
 def project_key(cwd: str | os.PathLike[str]) -> str:
     """Return the directory name the CLI files a working directory's sessions under.
 
-    Every character of the absolute path outside ``[A-Za-z0-9]`` becomes one ``-``.
+    Every character of the absolute path outside ``[A-Za-z0-9]`` becomes one ``-``. A
+    key longer than 200 characters is cut to 200 and followed by ``-`` and a base-36
+    hash of the path, as the CLI does.
 
     Args:
         cwd: The absolute working directory the CLI runs in (its real path, since the
@@ -23,19 +25,34 @@ def project_key(cwd: str | os.PathLike[str]) -> str:
         The key, such as ``-home-user-my-proj`` for ``/home/user/my.proj``.
 
     Raises:
-        ValueError: If *cwd* is relative, or so long that the CLI shortens its key with a
-            hash this library does not reproduce yet.
+        ValueError: If *cwd* is relative.
     """
     text = os.fspath(cwd)
     if not os.path.isabs(text):
         raise ValueError(f"project_key needs an absolute path, got {text!r}")
     key = _NOT_KEY_CHAR.sub("-", text)
-    if len(key) > _MAX_PLAIN_KEY:
-        raise ValueError(
-            f"the project key of {text!r} is {len(key)} characters long; the CLI shortens "
-            f"keys over {_MAX_PLAIN_KEY} characters with a hash that is not supported yet"
-        )
-    return key
+    if len(key) <= _MAX_PLAIN_KEY:
+        return key
+    return f"{key[:_MAX_PLAIN_KEY]}-{_base36(abs(_string_hash(text)))}"
+
+
+def _string_hash(text: str) -> int:
+    # The CLI's 32-bit "h = h * 31 + unit" over UTF-16 code units, as a signed int.
+    value = 0
+    units = text.encode("utf-16-le", "surrogatepass")
+    for index in range(0, len(units), 2):
+        value = (value * 31 + int.from_bytes(units[index : index + 2], "little")) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if number == 0:
+            return text
 
 
 def session_path(
