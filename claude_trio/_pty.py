@@ -22,6 +22,7 @@ import ptyprocess
 import trio
 
 from ._errors import ProcessError, SessionError
+from ._sanitize import PreparedText, prepare_text
 from ._screen import TerminalScreen, find_dialog, is_ready
 
 _READ_SIZE: Final = 65536
@@ -40,6 +41,7 @@ class PtyClaudeProcess:
     Attributes:
         pid: The process id, which is also its process-group id.
         argv: The command line it was started with.
+        rows: The height of its terminal.
         screen: The terminal screen as the CLI draws it.
         returncode: The exit status once reaped (negative for a signal), else None.
     """
@@ -49,6 +51,7 @@ class PtyClaudeProcess:
     ) -> None:
         self.argv = tuple(argv)
         self.pid = pid
+        self.rows = rows
         self.screen = TerminalScreen(columns=columns, rows=rows)
         self.returncode: int | None = None
         self._stream = trio.lowlevel.FdStream(master_fd)
@@ -153,15 +156,24 @@ class PtyClaudeProcess:
         async with self._send_lock:
             await self._stream.send_all(data)
 
-    async def paste(self, text: str, *, submit: bool = True) -> None:
-        """Paste *text* with bracketed paste, then press Enter if *submit*.
+    async def type_message(self, text: str) -> PreparedText:
+        """Type *text* as one user message and submit it.
 
-        ESC and C0 control characters other than newline and tab are removed first, so the
-        text can never end the paste early and type keys of its own.
+        The text goes through `prepare_text` (controls removed, a leading ``/`` or ``!``
+        kept literal by one space, NFC) and is pasted in chunks small enough that the CLI
+        does not wrap it in ``<pasted_content>``, then Enter is pressed. Run the CLI with
+        ``--disable-slash-commands`` for the leading-space rule to hold for ``/``.
+
+        Returns:
+            What was typed.
+
+        Raises:
+            ValueError: If the text is empty once cleaned.
         """
-        clean = "".join(ch for ch in text if ch in "\n\t" or not (ch < " " or ch == "\x7f"))
-        payload = _PASTE_START + clean.encode() + _PASTE_END + (b"\r" if submit else b"")
-        await self.send_bytes(payload)
+        prepared = prepare_text(text, rows=self.rows)
+        payload = b"".join(_PASTE_START + chunk.encode() + _PASTE_END for chunk in prepared.chunks)
+        await self.send_bytes(payload + b"\r")
+        return prepared
 
     async def wait(self) -> int:
         """Wait for the process to exit, reap it, and return its exit status."""
