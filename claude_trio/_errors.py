@@ -124,6 +124,33 @@ class SessionError(BackendError):
         return {"screen": self.screen, "fix": self.fix}
 
 
+class BackendTimeoutError(BackendError, TimeoutError):
+    """A wait bounded by an option ran out.
+
+    Attributes:
+        phase: What was being waited for: ``"startup"`` (the input box), ``"prompt"``
+            (the CLI recording a typed message), ``"turn"`` (the end of a turn) or
+            ``"settle"`` (the end of an abandoned turn).
+        timeout: The bound, in seconds.
+        screen_tail: The last lines of the CLI's screen at the time.
+    """
+
+    def __init__(self, message: str, *, phase: str, timeout: float, screen_tail: str = "") -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.timeout = timeout
+        self.screen_tail = screen_tail
+
+    def __str__(self) -> str:
+        text = f"{self.message} (after {self.timeout:g} s)"
+        if self.screen_tail.strip():
+            text += "\n--- last screen lines ---\n" + self.screen_tail.rstrip()
+        return text
+
+    def _fields(self) -> dict[str, object]:
+        return {"phase": self.phase, "timeout": self.timeout, "screen_tail": self.screen_tail}
+
+
 class APIError(BackendError):
     """The Anthropic API, as the CLI reached it, answered a turn with an error.
 

@@ -122,6 +122,11 @@ class PtyClaudeProcess:
             self._eof.set()
             self._output.set()
 
+    @property
+    def output_ended(self) -> bool:
+        """Whether the CLI's terminal output has ended (it exited or was closed)."""
+        return self._eof.is_set()
+
     async def wait_output(self) -> None:
         """Wait until more output arrives, or the output ends."""
         if not self._eof.is_set():

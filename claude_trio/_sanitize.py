@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from typing import Final
 
 import attrs
+
+from ._errors import SessionError
 
 #: The longest paste, in characters, that the CLI does not wrap.
 PASTE_CHUNK_CHARS: Final = 800
@@ -119,3 +122,21 @@ def _avoid_splitting_a_cluster(text: str, start: int, end: int) -> int:
     while start + 1 < cut < len(text) and unicodedata.combining(text[cut]):
         cut -= 1
     return cut
+
+
+def validate_session_id(session_id: str) -> str:
+    """Return *session_id* in canonical form if it is a UUID.
+
+    Session ids become file names and command-line arguments, so nothing else is let
+    through.
+
+    Raises:
+        SessionError: If it is not a UUID in the usual 36-character form.
+    """
+    try:
+        parsed = uuid.UUID(session_id) if isinstance(session_id, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or str(parsed) != session_id.lower() or len(session_id) != 36:
+        raise SessionError(f"not a valid session id (a UUID): {session_id!r}")
+    return str(parsed)

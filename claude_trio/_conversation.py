@@ -1,0 +1,489 @@
+"""One conversation: one ``claude`` process, one nursery, typed turns.
+
+``open_conversation`` spawns the CLI on a PTY and opens a nursery that owns exactly the
+tasks that serve it: the PTY reader, the JSONL tail, a watcher of the process's exit and a
+watcher of the screen (retry status, permission prompts). They feed one memory channel;
+each producer owns a clone of its send side and closes it when it ends. The public async
+generators only receive from that channel: nothing yields from inside the nursery or a
+cancel scope.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final, TypeAlias, final
+
+import attrs
+import trio
+
+from ._errors import BackendTimeoutError, MessageParseError, SessionError
+from ._events import Event, SystemMessage
+from ._locate import find_cli
+from ._normalize import Normalized, RecordStatistics, normalize
+from ._options import ConversationOptions, PermissionRequest
+from ._paths import session_path
+from ._pty import PtyClaudeProcess
+from ._sanitize import PreparedText, validate_session_id
+from ._turn import TurnManager
+from ._watcher import JsonlWatcher
+
+_RETRY_RE: Final = re.compile(
+    r"(?P<status>\S[^\n]*?) · retrying in (?P<seconds>\d+)\s*s"
+    r" · attempt (?P<attempt>\d+)/(?P<of>\d+)"
+)
+_PERMISSION_RE: Final = re.compile(r"Do you want to proceed\?\n\s*❯ 1\. Yes")
+_SCREEN_INTERVAL: Final = 0.05
+_CHANNEL_SIZE: Final = 32
+_ESC: Final = b"\x1b"
+
+
+@attrs.frozen
+class _Exited:
+    """The claude process exited (with this status)."""
+
+    returncode: int
+
+
+_Item: TypeAlias = Normalized | SystemMessage | _Exited | MessageParseError | SessionError
+
+
+@attrs.frozen(kw_only=True)
+class ConversationStatistics:
+    """Counts of what a conversation has done so far.
+
+    Attributes:
+        turns: Turns that ran to their end (completed, failed or interrupted).
+        records: Session records read, by kind (`RecordStatistics`).
+        pty_bytes: Bytes the CLI wrote to its terminal.
+        history_diverged: Whether the CLI's history holds prompts the caller's does not.
+    """
+
+    turns: int
+    records: RecordStatistics
+    pty_bytes: int
+    history_diverged: bool
+
+
+@final
+class Conversation:
+    """A live ``claude`` process and its session, used turn by turn.
+
+    Get one from `open_conversation`; it is valid only inside that block. One turn runs
+    at a time.
+
+    Attributes:
+        session_id: The CLI session id (a UUID).
+        session_file: The session's JSONL file.
+        options: The options it was opened with.
+        process: The CLI process.
+        history_diverged: True once a turn failed, was interrupted or was abandoned: the
+            CLI then keeps the failed prompt (and an interrupt marker) in its history and
+            merges it into the next request, so its history no longer equals the caller's.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        session_file: Path,
+        options: ConversationOptions,
+        process: PtyClaudeProcess,
+        receive: trio.MemoryReceiveChannel[_Item],
+    ) -> None:
+        self.session_id = session_id
+        self.session_file = session_file
+        self.options = options
+        self.process = process
+        self.history_diverged = False
+        self._receive = receive
+        self._turns = 0
+        self._records = RecordStatistics()
+        # The turn typed last, while its end has not been read; its generation number
+        # tells a resumed, superseded turn iterator that it is stale.
+        self._manager: TurnManager | None = None
+        self._generation = 0
+        self._typed_at = 0.0
+        self._sending = False
+        self._receiving = False
+
+    def statistics(self) -> ConversationStatistics:
+        """Return counts of what the conversation has done so far."""
+        return ConversationStatistics(
+            turns=self._turns,
+            records=self._records,
+            pty_bytes=self.process.screen.bytes_seen,
+            history_diverged=self.history_diverged,
+        )
+
+    def turn(self, text: str) -> AsyncGenerator[Event, None]:
+        """Type *text* as the next user message and iterate over the turn's events.
+
+        The events are the assistant's messages (one per content block), tool results as
+        `UserMessage` s, status `SystemMessage` s (subtype ``api_retry`` while the CLI
+        retries an API request), and last a `ResultMessage`. Stopping early (``break``)
+        is allowed: the next turn first interrupts the unfinished one and reads it to its
+        end (the history then counts as diverged).
+
+        Args:
+            text: The message. It goes through `prepare_text`.
+
+        Raises:
+            trio.BusyResourceError: If another task is typing or reading a turn.
+            ValueError: If the message is empty once cleaned.
+            AuthError, RateLimitError, OverloadedError, APIConnectionError, APIError: When
+                the API fails the turn; the process stays usable.
+            ProcessError: If the CLI exits.
+            BackendTimeoutError: If the CLI does not record the prompt within
+                ``prompt_timeout`` or the turn does not end within ``turn_timeout``.
+            MessageParseError: If the session file holds a line that is not a record.
+            trio.ClosedResourceError: If the iterator is resumed after a newer turn was
+                typed.
+        """
+        return self._run_turn(text)
+
+    def receive_turn(self) -> AsyncGenerator[Event, None]:
+        """Iterate over the events of the turn started by `send`, ending with a `ResultMessage`.
+
+        Raises the same errors as `turn`, and `RuntimeError` if no turn was sent.
+        """
+        return self._run_turn(None)
+
+    async def send(self, text: str) -> PreparedText:
+        """Type *text* as the next user message without waiting for the reply.
+
+        Read the reply with `receive_turn`. An unfinished earlier turn is interrupted and
+        read to its end first.
+
+        Returns:
+            What was typed.
+
+        Raises:
+            trio.BusyResourceError: If another task is typing or reading a turn.
+            ValueError: If the message is empty once cleaned.
+            ProcessError: If the CLI has exited.
+        """
+        if self._sending or self._receiving:
+            raise trio.BusyResourceError("another task is typing or reading a turn")
+        self._sending = True
+        try:
+            if self._manager is not None:
+                await self._settle(self._manager)
+            if self.process.returncode is not None:
+                raise self.process.exit_error("claude has exited")
+            try:
+                prepared = await self.process.type_message(text)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                with trio.move_on_after(self.options.close_timeout):
+                    await self.process.wait()
+                raise self.process.exit_error("claude stopped taking input") from exc
+            self._manager = TurnManager(prepared.text)
+            self._generation += 1
+            self._typed_at = trio.current_time()
+            return prepared
+        finally:
+            self._sending = False
+
+    async def interrupt(self) -> None:
+        """Interrupt the running turn, as ESC does; the conversation stays usable.
+
+        The turn's iterator then ends with a `ResultMessage` whose ``interrupted`` is
+        true. Harmless when no turn runs.
+        """
+        await self.process.send_bytes(_ESC)
+
+    async def _run_turn(self, text: str | None) -> AsyncGenerator[Event, None]:
+        if text is not None:
+            await self.send(text)
+        manager = self._manager
+        if manager is None:
+            raise RuntimeError("no turn to receive: send() a message first")
+        generation = self._generation
+        options = self.options
+        prompt_deadline = self._typed_at + options.prompt_timeout
+        turn_deadline = (
+            self._typed_at + options.turn_timeout if options.turn_timeout is not None else None
+        )
+        while not manager.done:
+            if generation != self._generation:
+                raise trio.ClosedResourceError("a newer turn was typed; this one was abandoned")
+            if manager.started or (turn_deadline is not None and turn_deadline <= prompt_deadline):
+                item = await self._next_item("turn", turn_deadline)
+            else:
+                item = await self._next_item("prompt", prompt_deadline)
+            if isinstance(item, SystemMessage):
+                yield item
+                continue
+            for event in manager.feed(item):
+                yield event
+        if generation != self._generation:
+            raise trio.ClosedResourceError("a newer turn was typed; this one was abandoned")
+        self._manager = None
+        self._turns += 1
+        if manager.error is not None or manager.interrupted:
+            self.history_diverged = True
+        if manager.error is not None:
+            raise manager.error
+        yield manager.result()
+
+    async def _next_item(self, phase: str, deadline: float | None) -> Normalized | SystemMessage:
+        if self._receiving:
+            raise trio.BusyResourceError("another task is reading this conversation's turn")
+        self._receiving = True
+        try:
+            with trio.move_on_at(float("inf") if deadline is None else deadline):
+                item = await self._receive.receive()
+                if isinstance(item, Normalized):
+                    self._records = self._records.counted(item)
+                    return item
+                if isinstance(item, SystemMessage):
+                    return item
+                if isinstance(item, _Exited):
+                    raise self.process.exit_error("claude exited during a turn")
+                raise item
+        finally:
+            self._receiving = False
+        bound = {
+            "prompt": self.options.prompt_timeout,
+            "turn": self.options.turn_timeout or 0.0,
+        }.get(phase, self.options.close_timeout)
+        what = {"prompt": "record the prompt", "turn": "finish the turn"}.get(
+            phase, "end the abandoned turn"
+        )
+        raise BackendTimeoutError(
+            f"claude did not {what} in time",
+            phase=phase,
+            timeout=bound,
+            screen_tail=self.process.screen.tail(),
+        )
+
+    async def _settle(self, manager: TurnManager) -> None:
+        """Interrupt an abandoned turn and read it to its end, within ``close_timeout``."""
+        self.history_diverged = True
+        await self.process.send_bytes(_ESC)
+        deadline = trio.current_time() + self.options.close_timeout
+        while not manager.done:
+            item = await self._next_item("settle", deadline)
+            if isinstance(item, Normalized):
+                manager.feed(item)
+        self._manager = None
+        self._turns += 1
+
+    # --- tasks run in the conversation's nursery ------------------------------------------
+
+    async def _tail(self, send: trio.MemorySendChannel[_Item], watcher: JsonlWatcher) -> None:
+        async with send:
+            while True:
+                try:
+                    line = await watcher.__anext__()
+                except StopAsyncIteration:
+                    return
+                except (MessageParseError, SessionError) as exc:
+                    await send.send(exc)
+                    continue
+                try:
+                    item: _Item = normalize(
+                        line, path=watcher.path, line_number=watcher.line_number
+                    )
+                except MessageParseError as exc:
+                    item = exc
+                await send.send(item)
+
+    async def _watch_exit(self, send: trio.MemorySendChannel[_Item]) -> None:
+        async with send:
+            await send.send(_Exited(await self.process.wait()))
+
+    async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
+        last_retry: tuple[str, str] | None = None
+        async with send:
+            while not self.process.output_ended:
+                await self.process.wait_output()
+                if self._manager is not None:
+                    text = self.process.screen.text()
+                    retry = _RETRY_RE.search(text)
+                    if retry is not None and (retry["attempt"], retry["of"]) != last_retry:
+                        last_retry = (retry["attempt"], retry["of"])
+                        await send.send(_retry_status(retry, self.session_id))
+                    if _PERMISSION_RE.search(text):
+                        await self._answer_permission(text)
+                # The TUI redraws many times a second; looking 20 times is enough.
+                await trio.sleep(_SCREEN_INTERVAL)
+
+    async def _answer_permission(self, screen: str) -> None:
+        request = _permission_request(screen)
+        allowed = False
+        if self.options.on_permission is not None:
+            allowed = await self.options.on_permission(request)
+        await self.process.send_bytes(b"1" if allowed else _ESC)
+        # Let the prompt leave the screen, so that it is answered once.
+        with trio.move_on_after(self.options.prompt_timeout):
+            while _PERMISSION_RE.search(self.process.screen.text()):
+                if self.process.output_ended:
+                    return
+                await self.process.wait_output()
+
+
+def _retry_status(match: re.Match[str], session_id: str) -> SystemMessage:
+    return SystemMessage(
+        subtype="api_retry",
+        content=match.group(0),
+        level="warning",
+        data={
+            "status": match["status"].lstrip("✻✶✳✢·* "),
+            "retry_in_seconds": int(match["seconds"]),
+            "attempt": int(match["attempt"]),
+            "max_attempts": int(match["of"]),
+        },
+        session_id=session_id,
+    )
+
+
+def _permission_request(screen: str) -> PermissionRequest:
+    lines = [line.strip() for line in screen.splitlines()]
+    question = max(i for i, line in enumerate(lines) if line.startswith("Do you want to proceed?"))
+    start = question
+    while start > 0 and not lines[start - 1].startswith("─"):
+        start -= 1
+    body = [line for line in lines[start:question] if line and not line.startswith(("╌", "Tip:"))]
+    tool = body[0] if body else "tool"
+    return PermissionRequest(tool=tool, detail="\n".join(body[1:]), screen=screen)
+
+
+def _build_argv(
+    cli: Path, options: ConversationOptions, *, session_id: str, resume: bool
+) -> list[str]:
+    argv = [str(cli), "--resume" if resume else "--session-id", session_id]
+    argv.append("--disable-slash-commands")
+    if options.model:
+        argv += ["--model", options.model]
+    if options.system_prompt is not None:
+        argv += ["--system-prompt", options.system_prompt]
+    if options.append_system_prompt is not None:
+        argv += ["--append-system-prompt", options.append_system_prompt]
+    if options.allowed_tools:
+        argv.append("--allowedTools=" + ",".join(options.allowed_tools))
+    if options.disallowed_tools:
+        argv.append("--disallowedTools=" + ",".join(options.disallowed_tools))
+    if options.mcp_servers:
+        config = {
+            "mcpServers": {name: dict(server) for name, server in options.mcp_servers.items()}
+        }
+        argv += ["--mcp-config", json.dumps(config), "--strict-mcp-config"]
+    if options.permission_mode is not None:
+        argv += ["--permission-mode", options.permission_mode]
+    if options.dangerously_skip_permissions:
+        argv.append("--dangerously-skip-permissions")
+    argv += options.extra_args
+    return argv
+
+
+def _check_onboarding(options: ConversationOptions, env: dict[str, str]) -> None:
+    if env.get("CLAUDE_CONFIG_DIR"):
+        settings_file = Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json"
+    else:
+        settings_file = Path(env.get("HOME") or Path.home()) / ".claude.json"
+    try:
+        settings = json.loads(settings_file.read_text())
+    except (OSError, ValueError):
+        settings = {}
+    if not (isinstance(settings, dict) and settings.get("hasCompletedOnboarding") is True):
+        raise SessionError(
+            f"the claude CLI has not been set up: {settings_file} lacks "
+            '"hasCompletedOnboarding": true, so the CLI would show its welcome screen (and '
+            "exit when offline). Run claude once by hand, or use claude_trio.testing."
+            "isolated_config() in tests",
+            fix=f'set "hasCompletedOnboarding": true in {settings_file}',
+        )
+
+
+@asynccontextmanager
+async def open_conversation(
+    options: ConversationOptions,
+    *,
+    session_id: str | None = None,
+    resume: str | None = None,
+) -> AsyncIterator[Conversation]:
+    """Start ``claude`` for one conversation and yield it once it is ready.
+
+    The block owns one nursery and one claude process. Leaving the block, raising in it,
+    or cancelling it from outside ends the process and everything it started (SIGTERM,
+    ``close_timeout`` of grace, then SIGKILL to every process of its tree), shielded and
+    bounded; every fd is closed and every child reaped.
+
+    Args:
+        options: How to run the CLI.
+        session_id: The id for a new session (a UUID); a fresh one by default. The
+            session file must not exist yet.
+        resume: The id of an existing session to continue (``claude --resume``) instead.
+            Its history is not replayed as events.
+
+    Raises:
+        CLINotFoundError: If there is no claude to run.
+        SessionError: If the config would show a first-run dialog, a session id is
+            invalid or taken, or the session to resume does not exist.
+        ProcessError: If the CLI exits before it is ready.
+        BackendTimeoutError: If it is not ready within ``startup_timeout``.
+    """
+    if session_id is not None and resume is not None:
+        raise ValueError("give session_id for a new session or resume for an old one, not both")
+    sid = validate_session_id(resume or session_id or str(uuid.uuid4()))
+    env = options.child_env()
+    cli = find_cli(options.cli_path, env={**os.environ, **options.env})
+    _check_onboarding(options, env)
+    cwd = options.cwd.resolve()
+    path = session_path(options.resolved_config_dir(), cwd, sid)
+    offset = line_number = 0
+    if resume is not None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise SessionError(f"no session {sid} to resume: {path} does not exist") from None
+        offset = data.rfind(b"\n") + 1
+        line_number = data.count(b"\n")
+    elif path.exists():
+        raise SessionError(f"session id {sid} is already in use: {path} exists")
+    argv = _build_argv(cli, options, session_id=sid, resume=resume is not None)
+    watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
+    proc = PtyClaudeProcess.spawn(
+        argv, env=env, cwd=cwd, columns=options.columns, rows=options.rows
+    )
+    send, receive = trio.open_memory_channel[_Item](_CHANNEL_SIZE)
+    try:
+        with receive:
+            async with trio.open_nursery() as nursery:
+                conversation = Conversation(
+                    session_id=sid,
+                    session_file=path,
+                    options=options,
+                    process=proc,
+                    receive=receive,
+                )
+                with send:
+                    nursery.start_soon(proc.drain)
+                    nursery.start_soon(conversation._tail, send.clone(), watcher)
+                    nursery.start_soon(conversation._watch_exit, send.clone())
+                    nursery.start_soon(conversation._watch_screen, send.clone())
+                with trio.move_on_after(options.startup_timeout) as startup:
+                    await proc.wait_ready()
+                if startup.cancelled_caught:
+                    raise BackendTimeoutError(
+                        "claude did not show its input box in time",
+                        phase="startup",
+                        timeout=options.startup_timeout,
+                        screen_tail=proc.screen.tail(),
+                    )
+                yield conversation
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+    finally:
+        with trio.move_on_after(options.close_timeout, shield=True):
+            await watcher.aclose()
+        await proc.aclose(grace=options.close_timeout)
