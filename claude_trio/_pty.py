@@ -13,15 +13,16 @@ import contextlib
 import errno
 import os
 import signal
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Final, final
 
 import ptyprocess
 import trio
 
 from ._errors import ProcessError, SessionError
+from ._proctree import TREE_MARK_VAR, ProcessRef, descendants, kill_all, marked, wait_gone
 from ._sanitize import PreparedText, prepare_text
 from ._screen import TerminalScreen, find_dialog, is_ready
 
@@ -47,13 +48,21 @@ class PtyClaudeProcess:
     """
 
     def __init__(
-        self, *, argv: Sequence[str], pid: int, master_fd: int, columns: int, rows: int
+        self,
+        *,
+        argv: Sequence[str],
+        pid: int,
+        master_fd: int,
+        columns: int,
+        rows: int,
+        tree_mark: str,
     ) -> None:
         self.argv = tuple(argv)
         self.pid = pid
         self.rows = rows
         self.screen = TerminalScreen(columns=columns, rows=rows)
         self.returncode: int | None = None
+        self._tree_mark = tree_mark
         self._stream = trio.lowlevel.FdStream(master_fd)
         self._pidfd = os.pidfd_open(pid)
         self._output = trio.Event()
@@ -84,9 +93,13 @@ class PtyClaudeProcess:
         Raises:
             ProcessError: If the process could not be started.
         """
+        tree_mark = uuid.uuid4().hex
         try:
             child = ptyprocess.PtyProcess.spawn(
-                list(argv), cwd=os.fspath(cwd), env=dict(env), dimensions=(rows, columns)
+                list(argv),
+                cwd=os.fspath(cwd),
+                env={**env, TREE_MARK_VAR: tree_mark},
+                dimensions=(rows, columns),
             )
         except OSError as exc:
             raise ProcessError(f"could not start {argv[0]}: {exc}") from exc
@@ -95,7 +108,14 @@ class PtyClaudeProcess:
         child.fileobj.close()
         child.closed = True
         child.fd = -1
-        return cls(argv=argv, pid=child.pid, master_fd=master_fd, columns=columns, rows=rows)
+        return cls(
+            argv=argv,
+            pid=child.pid,
+            master_fd=master_fd,
+            columns=columns,
+            rows=rows,
+            tree_mark=tree_mark,
+        )
 
     async def drain(self) -> None:
         """Read the PTY into `screen` until the CLI closes its end.
@@ -202,35 +222,34 @@ class PtyClaudeProcess:
         """End the process tree and release every fd; shielded, bounded, idempotent.
 
         Sends SIGTERM (the CLI then stops its own children, including Bash tools in
-        process groups of their own), waits up to *grace* seconds, then SIGKILLs the
-        process group and every descendant seen before signalling, and reaps.
+        process groups of their own) and waits up to *grace* seconds. Then every process
+        of the tree still alive, found before and after signalling (by parent links and
+        by the environment mark every descendant inherits, so orphans too), gets SIGKILL,
+        and up to *kill_wait* seconds go to waiting for them and reaping the CLI.
 
         Args:
             grace: Seconds to wait for the CLI to exit after SIGTERM.
-            kill_wait: Seconds to wait for the reap after SIGKILL.
+            kill_wait: Seconds to wait for the tree to be gone after SIGKILL.
         """
         with trio.CancelScope(shield=True):
-            if self.returncode is None and not self._try_reap():
-                tree = _descendants(self.pid)
+            tree = set(self._tree())
+            if not self._try_reap():
                 signal.pidfd_send_signal(self._pidfd, signal.SIGTERM)
                 with trio.move_on_after(grace):
                     await self.wait()
-                self._kill_tree(tree)
-                with trio.move_on_after(kill_wait):
-                    await self.wait()
-            else:
-                self._kill_tree(_descendants(self.pid))
+            tree.update(self._tree())
+            if not self._try_reap():
+                # Unreaped, the pid (and so the group id) cannot have been reused.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+            kill_all(tree)
+            with trio.move_on_after(kill_wait):
+                await self.wait()
+                await wait_gone(tree)
             self._release()
 
-    def _kill_tree(self, tree: Sequence[tuple[int, int]]) -> None:
-        if self.returncode is None:
-            # Unreaped, the pid (and so the group id) cannot have been reused.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-        for pid, start in tree:
-            if pid > 1 and _start_time(pid) == start:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+    def _tree(self) -> list[ProcessRef]:
+        return [*descendants(self.pid), *marked(self._tree_mark)]
 
     def _try_reap(self) -> bool:
         if self.returncode is not None:
@@ -300,35 +319,3 @@ async def open_claude_pty(
         raise
     finally:
         await proc.aclose(grace=close_timeout)
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
-
-
-def _descendants(root: int) -> list[tuple[int, int]]:
-    """Return (pid, start time) of every live descendant of *root*, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: list[tuple[int, int]] = []
-    stack = list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        start = _start_time(pid)
-        if start is not None:
-            found.append((pid, start))
-        stack.extend(children.get(pid, []))
-    return found

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from claude_trio import CLINotFoundError, find_cli
-from claude_trio.testing import IsolatedConfig, isolated_config
+from claude_trio.testing import (
+    IsolatedConfig,
+    MockAnthropicAPI,
+    isolated_config,
+    magic_word_handler,
+    open_mock_anthropic_api,
+)
 
 #: Every process a test starts through `isolated` carries this variable, and so do its
 #: descendants (they inherit the environment): after the test none may be left alive.
@@ -37,6 +43,13 @@ def claude_cli() -> Path:
 
 
 @pytest.fixture
+async def mock_api() -> AsyncIterator[MockAnthropicAPI]:
+    """A fresh mock Anthropic API on an ephemeral loopback port, steered by magic words."""
+    async with open_mock_anthropic_api(handler=magic_word_handler) as api:
+        yield api
+
+
+@pytest.fixture
 def leak_mark() -> str:
     """A value unique to this test, put in the environment of every CLI it starts."""
     return uuid.uuid4().hex
@@ -51,11 +64,13 @@ def project_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, project_dir: Path, leak_mark: str) -> IsolatedConfig:
+def isolated(
+    tmp_path: Path, project_dir: Path, mock_api: MockAnthropicAPI, leak_mark: str
+) -> IsolatedConfig:
     """A CLI config dir under tmp_path, pointed at the mock, trusting project_dir."""
     return isolated_config(
         tmp_path,
-        base_url="http://127.0.0.1:9",
+        base_url=mock_api.base_url,
         cwd=project_dir,
         extra_env={LEAK_MARK: leak_mark, "CLAUDE_CODE_MAX_RETRIES": "0"},
     )

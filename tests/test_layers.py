@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "claude_trio"
 # Lower numbers are lower layers; a module may import only modules of a lower layer.
 LAYERS = {
     "_version": 0, "_errors": 0, "_util": 0, "_events": 0, "_records": 0, "_paths": 0,
-    "_locate": 1, "_convert": 1, "_normalize": 2, "_screen": 1, "_sanitize": 1,
+    "_locate": 1, "_proctree": 1, "_convert": 1, "_normalize": 2, "_screen": 1, "_sanitize": 1,
     "_history": 2, "_options": 1,
     "_pty": 3, "_watcher": 3, "_inject": 3,
     "_turn": 4, "_conversation": 5, "_backend": 6,

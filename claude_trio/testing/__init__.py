@@ -8,11 +8,49 @@ from __future__ import annotations
 
 from .._util import fixup_module_metadata
 from ._config import MOCK_API_KEY, IsolatedConfig, isolated_config
+from ._mock_api import (
+    MockAnthropicAPI,
+    MockAnthropicAPIStatistics,
+    RecordedRequest,
+    RequestKind,
+    magic_word_handler,
+    open_mock_anthropic_api,
+)
+from ._replies import (
+    ErrorReply,
+    MessageReply,
+    ReplyText,
+    ReplyThinking,
+    ReplyToolUse,
+    ReplyUsage,
+    error_reply,
+    max_tokens_reply,
+    text_reply,
+    thinking_reply,
+    tool_use_reply,
+)
 
 __all__ = [
     "MOCK_API_KEY",
+    "ErrorReply",
     "IsolatedConfig",
+    "MessageReply",
+    "MockAnthropicAPI",
+    "MockAnthropicAPIStatistics",
+    "RecordedRequest",
+    "ReplyText",
+    "ReplyThinking",
+    "ReplyToolUse",
+    "ReplyUsage",
+    "RequestKind",
+    "error_reply",
     "isolated_config",
+    "magic_word_handler",
+    "max_tokens_reply",
+    "open_mock_anthropic_api",
+    "text_reply",
+    "thinking_reply",
+    "tool_use_reply",
 ]
 
 fixup_module_metadata(__name__, globals())
