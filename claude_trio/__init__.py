@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ._conversation import Conversation, ConversationStatistics, open_conversation
+from ._convert import from_anthropic, make_converter, to_anthropic
 from ._errors import (
     APIConnectionError,
     APIError,
     AuthError,
     BackendError,
+    BackendTimeoutError,
     CLINotFoundError,
     MessageParseError,
     OverloadedError,
@@ -14,10 +17,41 @@ from ._errors import (
     RateLimitError,
     SessionError,
 )
+from ._events import (
+    AssistantMessage,
+    CacheCreation,
+    ContentBlock,
+    Event,
+    ResultMessage,
+    ServerToolUse,
+    SystemMessage,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+    UserMessage,
+)
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
+from ._normalize import (
+    CostState,
+    Normalized,
+    RecordStatistics,
+    Signal,
+    TurnAccumulator,
+    TurnEnd,
+    TurnFailed,
+    TurnInterrupted,
+    UsageTally,
+    merge_assistant_messages,
+    normalize,
+    sum_usage,
+)
+from ._options import ConversationOptions, PermissionMode, PermissionRequest
 from ._paths import project_key, session_path
 from ._pty import PtyClaudeProcess, open_claude_pty
-from ._sanitize import PASTE_CHUNK_CHARS, PreparedText, prepare_text
+from ._sanitize import PASTE_CHUNK_CHARS, PreparedText, prepare_text, validate_session_id
+from ._turn import TurnManager
 from ._util import fixup_module_metadata
 from ._version import __version__
 from ._watcher import JsonlWatcher
@@ -28,23 +62,60 @@ __all__ = [
     "PINNED_CLI_VERSION",
     "APIConnectionError",
     "APIError",
+    "AssistantMessage",
     "AuthError",
     "BackendError",
+    "BackendTimeoutError",
     "CLINotFoundError",
+    "CacheCreation",
+    "ContentBlock",
+    "Conversation",
+    "ConversationOptions",
+    "ConversationStatistics",
+    "CostState",
+    "Event",
     "JsonlWatcher",
     "MessageParseError",
+    "Normalized",
     "OverloadedError",
+    "PermissionMode",
+    "PermissionRequest",
     "PreparedText",
     "ProcessError",
     "PtyClaudeProcess",
     "RateLimitError",
+    "RecordStatistics",
+    "ResultMessage",
+    "ServerToolUse",
     "SessionError",
+    "Signal",
+    "SystemMessage",
+    "TextBlock",
+    "ThinkingBlock",
+    "ToolResultBlock",
+    "ToolUseBlock",
+    "TurnAccumulator",
+    "TurnEnd",
+    "TurnFailed",
+    "TurnInterrupted",
+    "TurnManager",
+    "Usage",
+    "UsageTally",
+    "UserMessage",
     "__version__",
     "find_cli",
+    "from_anthropic",
+    "make_converter",
+    "merge_assistant_messages",
+    "normalize",
     "open_claude_pty",
+    "open_conversation",
     "prepare_text",
     "project_key",
     "session_path",
+    "sum_usage",
+    "to_anthropic",
+    "validate_session_id",
 ]
 
 fixup_module_metadata(__name__, globals())

@@ -14,7 +14,6 @@ from ._errors import BackendError
 from ._events import (
     AssistantMessage,
     Event,
-    ResultMessage,
     SystemMessage,
     TextBlock,
     ThinkingBlock,

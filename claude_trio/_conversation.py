@@ -30,6 +30,7 @@ from ._options import ConversationOptions, PermissionRequest
 from ._paths import session_path
 from ._pty import PtyClaudeProcess
 from ._sanitize import PreparedText, validate_session_id
+from ._screen import input_box, is_busy
 from ._turn import TurnManager
 from ._watcher import JsonlWatcher
 
@@ -41,6 +42,13 @@ _PERMISSION_RE: Final = re.compile(r"Do you want to proceed\?\n\s*❯ 1\. Yes")
 _SCREEN_INTERVAL: Final = 0.05
 _CHANNEL_SIZE: Final = 32
 _ESC: Final = b"\x1b"
+# A permission prompt is answered after this much screen quiet, up to this many times,
+# each time waiting this long for the prompt to go away.
+_QUIET: Final = 0.3
+_ANSWER_ATTEMPTS: Final = 3
+_ANSWER_WAIT: Final = 3.0
+# How long the screen must stay idle with the prompt back in the box before that counts.
+_RESTORE_SETTLE: Final = 0.3
 
 
 @attrs.frozen
@@ -50,7 +58,16 @@ class _Exited:
     returncode: int
 
 
-_Item: TypeAlias = Normalized | SystemMessage | _Exited | MessageParseError | SessionError
+@attrs.frozen
+class _PromptRestored:
+    """After an interrupt, the CLI put the prompt back in its input box (no record)."""
+
+    generation: int
+
+
+_Item: TypeAlias = (
+    Normalized | SystemMessage | _PromptRestored | _Exited | MessageParseError | SessionError
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -111,6 +128,8 @@ class Conversation:
         self._typed_at = 0.0
         self._sending = False
         self._receiving = False
+        self._interrupting = False
+        self._restored: str | None = None
 
     def statistics(self) -> ConversationStatistics:
         """Return counts of what the conversation has done so far."""
@@ -176,6 +195,8 @@ class Conversation:
                 await self._settle(self._manager)
             if self.process.returncode is not None:
                 raise self.process.exit_error("claude has exited")
+            if self._restored is not None:
+                await self._clear_input_box(self._restored)
             try:
                 prepared = await self.process.type_message(text)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -183,6 +204,7 @@ class Conversation:
                     await self.process.wait()
                 raise self.process.exit_error("claude stopped taking input") from exc
             self._manager = TurnManager(prepared.text)
+            self._interrupting = False
             self._generation += 1
             self._typed_at = trio.current_time()
             return prepared
@@ -195,6 +217,7 @@ class Conversation:
         The turn's iterator then ends with a `ResultMessage` whose ``interrupted`` is
         true. Harmless when no turn runs.
         """
+        self._interrupting = self._manager is not None
         await self.process.send_bytes(_ESC)
 
     async def _run_turn(self, text: str | None) -> AsyncGenerator[Event, None]:
@@ -219,6 +242,11 @@ class Conversation:
             if isinstance(item, SystemMessage):
                 yield item
                 continue
+            if isinstance(item, _PromptRestored):
+                if item.generation == generation:
+                    self._restored = manager.typed
+                    manager.prompt_restored()
+                continue
             for event in manager.feed(item):
                 yield event
         if generation != self._generation:
@@ -231,7 +259,9 @@ class Conversation:
             raise manager.error
         yield manager.result()
 
-    async def _next_item(self, phase: str, deadline: float | None) -> Normalized | SystemMessage:
+    async def _next_item(
+        self, phase: str, deadline: float | None
+    ) -> Normalized | SystemMessage | _PromptRestored:
         if self._receiving:
             raise trio.BusyResourceError("another task is reading this conversation's turn")
         self._receiving = True
@@ -241,7 +271,7 @@ class Conversation:
                 if isinstance(item, Normalized):
                     self._records = self._records.counted(item)
                     return item
-                if isinstance(item, SystemMessage):
+                if isinstance(item, SystemMessage | _PromptRestored):
                     return item
                 if isinstance(item, _Exited):
                     raise self.process.exit_error("claude exited during a turn")
@@ -265,14 +295,36 @@ class Conversation:
     async def _settle(self, manager: TurnManager) -> None:
         """Interrupt an abandoned turn and read it to its end, within ``close_timeout``."""
         self.history_diverged = True
+        self._interrupting = True
         await self.process.send_bytes(_ESC)
         deadline = trio.current_time() + self.options.close_timeout
         while not manager.done:
             item = await self._next_item("settle", deadline)
             if isinstance(item, Normalized):
                 manager.feed(item)
+            elif isinstance(item, _PromptRestored) and item.generation == self._generation:
+                self._restored = manager.typed
+                manager.prompt_restored()
         self._manager = None
         self._turns += 1
+
+    async def _clear_input_box(self, restored: str) -> None:
+        """Delete a prompt the CLI put back into its input box, line by line."""
+        lines = restored.count("\n") + 1
+        with trio.move_on_after(self.options.prompt_timeout) as scope:
+            while _holds(input_box(self.process.screen.text()), restored):
+                # Ctrl-U empties the line, Backspace joins it to the one above.
+                await self.process.send_bytes(b"\x15\x7f" * (lines + 1))
+                await self.process.wait_output()
+                await trio.sleep(_SCREEN_INTERVAL)
+        if scope.cancelled_caught:
+            raise BackendTimeoutError(
+                "the input box could not be cleared",
+                phase="prompt",
+                timeout=self.options.prompt_timeout,
+                screen_tail=self.process.screen.tail(),
+            )
+        self._restored = None
 
     # --- tasks run in the conversation's nursery ------------------------------------------
 
@@ -311,21 +363,57 @@ class Conversation:
                         await send.send(_retry_status(retry, self.session_id))
                     if _PERMISSION_RE.search(text):
                         await self._answer_permission(text)
+                    elif self._interrupting and await self._prompt_came_back():
+                        await send.send(_PromptRestored(self._generation))
                 # The TUI redraws many times a second; looking 20 times is enough.
                 await trio.sleep(_SCREEN_INTERVAL)
+
+    async def _prompt_came_back(self) -> bool:
+        """Whether the screen stays idle with the prompt back in the input box."""
+        manager = self._manager
+        if manager is None:
+            return False
+        for _ in range(2):
+            text = self.process.screen.text()
+            if is_busy(text) or not _holds(input_box(text), manager.typed):
+                return False
+            await trio.sleep(_RESTORE_SETTLE)
+        return True
 
     async def _answer_permission(self, screen: str) -> None:
         request = _permission_request(screen)
         allowed = False
         if self.options.on_permission is not None:
             allowed = await self.options.on_permission(request)
-        await self.process.send_bytes(b"1" if allowed else _ESC)
-        # Let the prompt leave the screen, so that it is answered once.
-        with trio.move_on_after(self.options.prompt_timeout):
-            while _PERMISSION_RE.search(self.process.screen.text()):
-                if self.process.output_ended:
+        key = b"1" if allowed else _ESC
+        # Keys that arrive while the TUI is still painting the prompt are lost: answer
+        # once the screen has been quiet for a moment, and again if the prompt stays.
+        for _ in range(_ANSWER_ATTEMPTS):
+            await self._wait_quiet()
+            await self.process.send_bytes(key)
+            with trio.move_on_after(_ANSWER_WAIT):
+                while _PERMISSION_RE.search(self.process.screen.text()):
+                    if self.process.output_ended:
+                        return
+                    await self.process.wait_output()
+                return
+
+    async def _wait_quiet(self) -> None:
+        """Wait until the CLI has drawn nothing for a moment (bounded)."""
+        with trio.move_on_after(_ANSWER_WAIT):
+            while not self.process.output_ended:
+                with trio.move_on_after(_QUIET) as quiet:
+                    await self.process.wait_output()
+                if quiet.cancelled_caught:
                     return
-                await self.process.wait_output()
+
+
+def _holds(box: str | None, typed: str) -> bool:
+    """Whether an input box shows the start of a typed prompt."""
+    if not box:
+        return False
+    first = typed.strip().split("\n", 1)[0][:40]
+    return bool(first) and box.startswith(first)
 
 
 def _retry_status(match: re.Match[str], session_id: str) -> SystemMessage:

@@ -110,6 +110,28 @@ class TerminalScreen:
             self._stream.feed(data)
 
 
+_BOX_RE: Final = re.compile(r"^─{20,}\n(❯.*(?:\n(?!─{20,}).*)*)\n─{20,}", re.MULTILINE)
+
+
+def input_box(text: str) -> str | None:
+    """Return what the input box of the rendered screen *text* holds, or None if none shows.
+
+    Continuation lines lose their two-space indent; an empty box gives ``""``.
+    """
+    matches = list(_BOX_RE.finditer(text))
+    if not matches:
+        return None
+    lines = matches[-1][1].split("\n")
+    first = lines[0].removeprefix("❯").removeprefix(" ")
+    rest = [line.removeprefix("  ") for line in lines[1:]]
+    return "\n".join([first, *rest]).strip()
+
+
+def is_busy(text: str) -> bool:
+    """Return whether the rendered screen *text* shows a turn in progress."""
+    return "esc to interrupt" in text
+
+
 def is_ready(text: str) -> bool:
     """Return whether the rendered screen *text* shows the idle input box."""
     return _READY_RE.search(text) is not None

@@ -50,14 +50,16 @@ class TurnManager:
             check that the prompt record is the one this turn typed.
 
     Attributes:
+        typed: The text that was typed.
         prompt: The prompt's own record, once seen.
         prompt_matched: Whether that record holds exactly what was typed (after the CLI's
             tab expansion and trimming); None until it is seen.
     """
 
-    __slots__ = ("_accumulator", "_expected", "prompt", "prompt_matched")
+    __slots__ = ("_accumulator", "_expected", "prompt", "prompt_matched", "typed")
 
     def __init__(self, typed: str) -> None:
+        self.typed = typed
         self._accumulator = TurnAccumulator()
         self._expected = expected_prompt_record(typed)
         self.prompt: UserMessage | None = None
@@ -111,6 +113,16 @@ class TurnManager:
             return ()
         self._accumulator.add(item)
         return item.events
+
+    def prompt_restored(self) -> None:
+        """End the turn as interrupted although no record says so.
+
+        An interrupt that comes before the reply starts streaming makes the CLI write no
+        marker: it puts the prompt back into its input box instead. The conversation sees
+        that on the screen and calls this.
+        """
+        if not self.done:
+            self._accumulator.add_signal(TurnInterrupted())
 
     def result(self) -> ResultMessage:
         """Return the `ResultMessage` of the turn so far (complete once `done`)."""

@@ -9,12 +9,29 @@ PACKAGE = Path(__file__).resolve().parents[1] / "claude_trio"
 
 # Lower numbers are lower layers; a module may import only modules of a lower layer.
 LAYERS = {
-    "_version": 0, "_errors": 0, "_util": 0, "_events": 0, "_records": 0, "_paths": 0,
-    "_locate": 1, "_proctree": 1, "_convert": 1, "_normalize": 2, "_screen": 1, "_sanitize": 1,
-    "_history": 2, "_options": 1,
-    "_pty": 3, "_watcher": 3, "_inject": 3,
-    "_turn": 4, "_conversation": 5, "_backend": 6,
-    "gateway": 7, "__main__": 8, "__init__": 8,
+    "_version": 0,
+    "_errors": 0,
+    "_util": 0,
+    "_events": 0,
+    "_records": 0,
+    "_paths": 0,
+    "_locate": 1,
+    "_proctree": 1,
+    "_convert": 1,
+    "_normalize": 2,
+    "_screen": 1,
+    "_sanitize": 1,
+    "_history": 2,
+    "_options": 1,
+    "_pty": 3,
+    "_watcher": 3,
+    "_inject": 3,
+    "_turn": 4,
+    "_conversation": 5,
+    "_backend": 6,
+    "gateway": 7,
+    "__main__": 8,
+    "__init__": 8,
 }
 
 
@@ -23,8 +40,10 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-            "claude_trio."
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("claude_trio.")
         ):
             found.add(node.module.split(".")[1])
     return found
@@ -47,8 +66,9 @@ def test_imports_go_downwards_only() -> None:
                     wrong.append(f"{path.stem} imports the testing kit")
                 continue
             if LAYERS[imported] >= layer and imported != path.stem:
-                wrong.append(f"{path.stem} (layer {layer}) imports {imported} "
-                             f"(layer {LAYERS[imported]})")
+                wrong.append(
+                    f"{path.stem} (layer {layer}) imports {imported} (layer {LAYERS[imported]})"
+                )
     assert not wrong, wrong
 
 

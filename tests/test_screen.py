@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claude_trio._screen import TerminalScreen, find_dialog, is_ready
+from claude_trio._screen import TerminalScreen, find_dialog, input_box, is_busy, is_ready
 
 from .conftest import SAMPLES
 
@@ -75,3 +75,18 @@ def test_screen_renders_escape_sequences_and_keeps_state_across_feeds() -> None:
     assert screen.text().splitlines()[1] == "world ❯"
     assert screen.tail(1) == "world ❯"
     assert screen.bytes_seen == len(b"hello\x1b[2;1Hwor") + len("ld ❯".encode())
+
+
+def test_input_box_contents() -> None:
+    rule = "─" * 40
+    assert input_box(f"x\n{rule}\n❯\n{rule}\n  hint") == ""
+    assert input_box(f"{rule}\n❯ SLOW10 please\n  second line\n{rule}\n") == (
+        "SLOW10 please\nsecond line"
+    )
+    assert input_box("no box here\n❯ 1. Yes") is None
+    assert input_box(_sample("screen_error_ERR401_0.txt")) == "Once fixed, resend your message"
+
+
+def test_busy_is_the_interrupt_hint() -> None:
+    assert is_busy("  ⏵⏵ bypass permissions on · esc to interrupt · ← for agents")
+    assert not is_busy(_sample("screen_interrupted_esc.txt"))

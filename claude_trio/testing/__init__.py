@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._util import fixup_module_metadata
 from ._config import MOCK_API_KEY, IsolatedConfig, isolated_config
+from ._echo_mcp import echo_mcp_server
 from ._mock_api import (
     MockAnthropicAPI,
     MockAnthropicAPIStatistics,
@@ -43,6 +44,7 @@ __all__ = [
     "ReplyToolUse",
     "ReplyUsage",
     "RequestKind",
+    "echo_mcp_server",
     "error_reply",
     "isolated_config",
     "magic_word_handler",
