@@ -32,6 +32,7 @@ from ._pty import PtyClaudeProcess
 from ._sanitize import PreparedText, validate_session_id
 from ._screen import input_box, is_busy
 from ._turn import TurnManager
+from ._util import check_trio, single_error_unwrapped
 from ._watcher import JsonlWatcher
 
 _RETRY_RE: Final = re.compile(
@@ -517,6 +518,7 @@ async def open_conversation(
         ProcessError: If the CLI exits before it is ready.
         BackendTimeoutError: If it is not ready within ``startup_timeout``.
     """
+    check_trio("open_conversation")
     if session_id is not None and resume is not None:
         raise ValueError("give session_id for a new session or resume for an old one, not both")
     sid = validate_session_id(resume or session_id or str(uuid.uuid4()))
@@ -542,7 +544,7 @@ async def open_conversation(
     )
     send, receive = trio.open_memory_channel[_Item](_CHANNEL_SIZE)
     try:
-        with receive:
+        with receive, single_error_unwrapped():
             async with trio.open_nursery() as nursery:
                 conversation = Conversation(
                     session_id=sid,
@@ -567,10 +569,6 @@ async def open_conversation(
                     )
                 yield conversation
                 nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
-        raise
     finally:
         with trio.move_on_after(options.close_timeout, shield=True):
             await watcher.aclose()

@@ -196,3 +196,102 @@ class ConversationOptions:
         if env.get("CLAUDE_CONFIG_DIR"):
             return Path(env["CLAUDE_CONFIG_DIR"])
         return Path(env.get("HOME") or Path.home()) / ".claude"
+
+
+InjectionMode: TypeAlias = Literal["native_jsonl", "concat_message"]
+_INJECTION_MODES: Final = ("native_jsonl", "concat_message")
+
+
+def _injection_mode(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in _INJECTION_MODES:
+        raise ValueError(f"{attribute.name} must be one of {_INJECTION_MODES}, got {value!r}")
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BackendOptions:
+    """How `ClaudeCodeBackend` runs its ``claude`` processes. Validated on creation.
+
+    The first group of attributes is passed to each conversation as in
+    `ConversationOptions`; the rest is the pool policy.
+
+    Attributes:
+        cwd: The working directory of every CLI (the project).
+        model: ``--model``.
+        system_prompt: ``--system-prompt`` (replaces Claude Code's system prompt).
+        append_system_prompt: ``--append-system-prompt``.
+        allowed_tools: ``--allowedTools``.
+        disallowed_tools: ``--disallowedTools``.
+        mcp_servers: MCP servers by name, each a dict as ``--mcp-config`` takes it.
+        permission_mode: ``--permission-mode``.
+        dangerously_skip_permissions: ``--dangerously-skip-permissions``.
+        on_permission: Answers tool permission prompts; without it they are denied.
+        env: Variables for the CLIs' environment.
+        cli_path: The ``claude`` executable.
+        config_dir: The CLI's config directory (``CLAUDE_CONFIG_DIR``).
+        max_retries: ``CLAUDE_CODE_MAX_RETRIES``.
+        startup_timeout: Seconds for a CLI to become ready.
+        prompt_timeout: Seconds for a CLI to record a typed prompt.
+        turn_timeout: Seconds a turn may take; None for no limit.
+        close_timeout: Seconds a CLI gets to exit after SIGTERM.
+        injection_mode: How a history with no live process is given to a new one:
+            ``"native_jsonl"`` writes it as a session transcript and resumes it;
+            ``"concat_message"`` folds it into the first prompt.
+        max_live: The most ``claude`` processes alive at once. The least recently used
+            idle one is closed to make room; its history is re-seeded when it returns.
+        idle_ttl: Seconds an idle process is kept; None keeps it until evicted.
+    """
+
+    cwd: Path = attrs.field(converter=_to_path)
+    model: str | None = None
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    allowed_tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)
+    disallowed_tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)
+    mcp_servers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    permission_mode: PermissionMode | None = attrs.field(default=None, validator=_permission_mode)
+    dangerously_skip_permissions: bool = False
+    on_permission: PermissionCallback | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_env)
+    cli_path: str | None = None
+    config_dir: Path | None = attrs.field(default=None, converter=_to_optional_path)
+    max_retries: int = attrs.field(default=2, validator=_non_negative_int)
+    startup_timeout: float = attrs.field(default=30.0, validator=_positive)
+    prompt_timeout: float = attrs.field(default=30.0, validator=_positive)
+    turn_timeout: float | None = attrs.field(default=600.0, validator=_positive)
+    close_timeout: float = attrs.field(default=5.0, validator=_positive)
+    injection_mode: InjectionMode = attrs.field(default="native_jsonl", validator=_injection_mode)
+    max_live: int = attrs.field(default=4, validator=_at_least_one)
+    idle_ttl: float | None = attrs.field(default=600.0, validator=_positive)
+
+    def conversation_options(self) -> ConversationOptions:
+        """Return the `ConversationOptions` each of the backend's processes runs with.
+
+        Raises:
+            ValueError: If the combination is invalid (the same checks as
+                `ConversationOptions`).
+        """
+        return ConversationOptions(
+            cwd=self.cwd,
+            cli_path=self.cli_path,
+            env=self.env,
+            config_dir=self.config_dir,
+            model=self.model,
+            system_prompt=self.system_prompt,
+            append_system_prompt=self.append_system_prompt,
+            allowed_tools=self.allowed_tools,
+            disallowed_tools=self.disallowed_tools,
+            mcp_servers=self.mcp_servers,
+            permission_mode=self.permission_mode,
+            dangerously_skip_permissions=self.dangerously_skip_permissions,
+            on_permission=self.on_permission,
+            max_retries=self.max_retries,
+            startup_timeout=self.startup_timeout,
+            prompt_timeout=self.prompt_timeout,
+            turn_timeout=self.turn_timeout,
+            close_timeout=self.close_timeout,
+        )

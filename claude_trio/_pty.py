@@ -25,6 +25,7 @@ from ._errors import ProcessError, SessionError
 from ._proctree import TREE_MARK_VAR, ProcessRef, descendants, kill_all, marked, wait_gone
 from ._sanitize import PreparedText, prepare_text
 from ._screen import TerminalScreen, find_dialog, is_ready
+from ._util import single_error_unwrapped
 
 _READ_SIZE: Final = 65536
 _PASTE_START: Final = b"\x1b[200~"
@@ -307,15 +308,12 @@ async def open_claude_pty(
     """
     proc = PtyClaudeProcess.spawn(argv, env=env, cwd=cwd, columns=columns, rows=rows)
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(proc.drain)
-            with trio.fail_after(startup_timeout):
-                await proc.wait_ready()
-            yield proc
-            nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
-        raise
+        with single_error_unwrapped():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(proc.drain)
+                with trio.fail_after(startup_timeout):
+                    await proc.wait_ready()
+                yield proc
+                nursery.cancel_scope.cancel()
     finally:
         await proc.aclose(grace=close_timeout)

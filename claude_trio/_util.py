@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+
+import trio
 
 
 def fixup_module_metadata(module_name: str, namespace: Mapping[str, object]) -> None:
@@ -21,3 +23,33 @@ def fixup_module_metadata(module_name: str, namespace: Mapping[str, object]) -> 
             setattr(obj, "__module__", module_name)  # noqa: B010
             if "." not in getattr(obj, "__qualname__", "."):
                 setattr(obj, "__qualname__", name)  # noqa: B010
+
+
+def check_trio(what: str) -> None:
+    """Raise a clear `RuntimeError` unless called inside a trio run.
+
+    Args:
+        what: The name of the thing that needs trio, for the message.
+    """
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        raise RuntimeError(
+            f"{what} runs on trio, and this code is not running under trio. "
+            "From anyio, use the trio backend: anyio.run(main, backend='trio')."
+        ) from None
+
+
+@contextlib.contextmanager
+def single_error_unwrapped() -> Iterator[None]:
+    """Re-raise an exception group holding one `Exception` as that exception.
+
+    Wrap a nursery with it in an ``open_*`` context manager, so callers see the error
+    they can handle rather than a group (groups of several errors pass unchanged).
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
