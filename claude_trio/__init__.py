@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._backend import BackendStatistics, ClaudeCodeBackend, open_backend
 from ._conversation import Conversation, ConversationStatistics, open_conversation
 from ._convert import from_anthropic, make_converter, to_anthropic
 from ._errors import (
@@ -11,6 +12,7 @@ from ._errors import (
     BackendError,
     BackendTimeoutError,
     CLINotFoundError,
+    InputError,
     MessageParseError,
     OverloadedError,
     ProcessError,
@@ -32,6 +34,7 @@ from ._events import (
     Usage,
     UserMessage,
 )
+from ._history import check_messages, fold_history, hash_history
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
 from ._normalize import (
     CostState,
@@ -47,7 +50,13 @@ from ._normalize import (
     normalize,
     sum_usage,
 )
-from ._options import ConversationOptions, PermissionMode, PermissionRequest
+from ._options import (
+    BackendOptions,
+    ConversationOptions,
+    InjectionMode,
+    PermissionMode,
+    PermissionRequest,
+)
 from ._paths import project_key, session_path
 from ._pty import PtyClaudeProcess, open_claude_pty
 from ._sanitize import PASTE_CHUNK_CHARS, PreparedText, prepare_text, validate_session_id
@@ -65,15 +74,20 @@ __all__ = [
     "AssistantMessage",
     "AuthError",
     "BackendError",
+    "BackendOptions",
+    "BackendStatistics",
     "BackendTimeoutError",
     "CLINotFoundError",
     "CacheCreation",
+    "ClaudeCodeBackend",
     "ContentBlock",
     "Conversation",
     "ConversationOptions",
     "ConversationStatistics",
     "CostState",
     "Event",
+    "InjectionMode",
+    "InputError",
     "JsonlWatcher",
     "MessageParseError",
     "Normalized",
@@ -103,11 +117,15 @@ __all__ = [
     "UsageTally",
     "UserMessage",
     "__version__",
+    "check_messages",
     "find_cli",
+    "fold_history",
     "from_anthropic",
+    "hash_history",
     "make_converter",
     "merge_assistant_messages",
     "normalize",
+    "open_backend",
     "open_claude_pty",
     "open_conversation",
     "prepare_text",

@@ -253,3 +253,28 @@ def _cut(line: str) -> str:
     if len(line) <= _MAX_LINE_SHOWN:
         return line
     return f"{line[:_MAX_LINE_SHOWN]}…[{len(line) - _MAX_LINE_SHOWN} more chars]"
+
+
+class InputError(BackendError, ValueError):
+    """The caller's ``messages`` cannot be sent through the CLI.
+
+    Raised before any process is started or typed into: for a list that is empty or not a
+    list of message objects, an unknown role or content block type, a block without its
+    required fields, or a last message the CLI cannot take as a prompt (not from the
+    user, holding a tool result or an image, or holding no text). A gateway answers it
+    with HTTP 400.
+
+    Attributes:
+        where: Where in the input the problem is, as a path such as
+            ``messages[2].content[0].source``; empty when it concerns the whole list.
+    """
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+    def _fields(self) -> dict[str, object]:
+        return {"where": self.where}
