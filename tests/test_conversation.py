@@ -351,3 +351,48 @@ async def test_a_turn_that_never_ends_times_out(
         after = await _collect(conversation.turn("next"))
     assert _texts(after) == ["echo: next"]
     assert conversation.history_diverged
+
+
+@pytest.mark.parametrize(
+    ("typed", "received"),
+    [
+        ("/model second line", " /model second line"),
+        ("/model\nsecond line", " /model\nsecond line"),
+        ("!echo z", " !echo z"),
+        ("before\x1b[201~after\r\x03done", "before[201~after\ndone"),
+        ("héllo wörld 🦫 עברית 中文 e\u0301", "héllo wörld 🦫 עברית 中文 é"),
+        ("line one\nline two\nline three\nline four", "line one\nline two\nline three\nline four"),
+    ],
+    ids=["slash", "slash-multiline", "bang", "escapes", "unicode", "four-lines"],
+)
+async def test_typed_text_reaches_the_api_as_documented(
+    claude_cli: Path,
+    isolated: IsolatedConfig,
+    mock_api: MockAnthropicAPI,
+    typed: str,
+    received: str,
+) -> None:
+    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+        events = await _collect(conversation.turn(typed))
+    assert _texts(events) == [f"echo: {received}"]
+    (request,) = mock_api.main_requests
+    assert request.prompt == received
+    settings = isolated.config_dir / "settings.json"
+    assert not settings.exists() or "second line" not in settings.read_text()
+
+
+async def test_a_100_kb_message_arrives_unwrapped_and_unchanged(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    lines = [f"line {n:05d} " + "x" * (n % 90) for n in range(1900)]
+    text = "\n".join(lines)
+    assert len(text) > 100_000
+    async with open_conversation(_options(claude_cli, isolated, turn_timeout=120)) as conversation:
+        with trio.fail_after(120):
+            events = [event async for event in conversation.turn(text)]
+    (request,) = mock_api.main_requests
+    assert request.prompt == text
+    assert request.body is not None
+    user_turns = [m for m in request.body["messages"] if m["role"] == "user"]
+    assert "<pasted_content" not in json.dumps(user_turns)
+    assert isinstance(events[-1], ResultMessage)
