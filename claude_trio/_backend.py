@@ -184,24 +184,31 @@ class ClaudeCodeBackend:
         slot, text = await self._take(messages)
         conversation = slot.conversation
         assert conversation is not None
-        finished = False
+        released = False
         events = conversation.turn(text)
         try:
             async for event in events:
-                finished = isinstance(event, ResultMessage)
+                if isinstance(event, ResultMessage):
+                    # Free the slot before the last event: a caller may stop right there.
+                    released = True
+                    self._release(slot, messages, finished=True)
                 yield event
         finally:
             with trio.CancelScope(shield=True):
                 await events.aclose()
-            slot.busy = False
-            slot.last_used = trio.current_time()
-            if finished and slot.usable:
-                slot.key = hash_history(messages)
-            elif not slot.closing:
-                self._counts["discarded"] += 1
-                slot.close()
-            slot.poke()
-            self._poke()
+            if not released:
+                self._release(slot, messages, finished=False)
+
+    def _release(self, slot: _Slot, messages: list[Mapping[str, Any]], *, finished: bool) -> None:
+        slot.busy = False
+        slot.last_used = trio.current_time()
+        if finished and slot.usable:
+            slot.key = hash_history(messages)
+        elif not slot.closing:
+            self._counts["discarded"] += 1
+            slot.close()
+        slot.poke()
+        self._poke()
 
     async def _take(self, messages: list[Mapping[str, Any]]) -> tuple[_Slot, str]:
         history = messages[:-1]

@@ -107,6 +107,24 @@ async def test_three_turns_reuse_one_process(
     ]
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_stopping_at_the_result_frees_the_process_at_once(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    history: list[Message] = []
+    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+        for number in range(3):
+            history.append({"role": "user", "content": f"question {number}"})
+            with trio.fail_after(TURN):
+                async for event in backend.complete(history):
+                    if isinstance(event, ResultMessage):
+                        break  # no aclosing(): the generator is left to the collector
+            history.append({"role": "assistant", "content": "whatever"})
+        stats = backend.statistics()
+    assert (stats.spawned, stats.reused) == (1, 2)
+
+
 async def test_the_reply_the_caller_sends_back_need_not_match(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
