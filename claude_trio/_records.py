@@ -215,6 +215,7 @@ class UserRecord(ChainRecord):
     source_tool_assistant_uuid: str | None = _wire("sourceToolAssistantUUID")
     permission_decision: dict[str, Any] | None = None
     tool_denial_kind: str | None = None
+    tool_denial_before_run: bool | None = None
     sandboxed: bool | None = None
 
 

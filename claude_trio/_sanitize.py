@@ -8,7 +8,8 @@ pasted text (FACTS.md §3 and §3a):
 * Bidi controls (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) make the CLI hold the
   prompt unsent: removed.
 * Zero-width characters (U+200B-U+200D, U+2060, U+FEFF) are removed by the CLI anyway:
-  removed here, so what we send is what arrives.
+  removed here, so what we send is what arrives; a joiner (U+200D) between two emoji is
+  kept, as the CLI keeps it.
 * CRLF and lone CR become LF, and the text is put in NFC, as the CLI's paste does.
 * A text that starts with ``/`` would run a slash command and one that starts with ``!``
   a shell command: with the CLI run under ``--disable-slash-commands``, one leading space
@@ -35,9 +36,12 @@ from ._errors import SessionError
 #: The longest paste, in characters, that the CLI does not wrap.
 PASTE_CHUNK_CHARS: Final = 800
 
+_EMOJI: Final = "\u2600-\u27bf\U0001f000-\U0001faff"
 _REMOVED: Final = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # C0 except tab and newline, DEL, C1
-    "\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"  # zero-width and bidi controls
+    "\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]"  # zero-width, bidi
+    # A zero-width joiner is kept only inside an emoji sequence, as the CLI keeps it.
+    f"|\u200d(?![{_EMOJI}])|(?<![{_EMOJI}\ufe0f\U0001f3fb-\U0001f3ff])\u200d"
 )
 
 

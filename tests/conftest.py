@@ -16,6 +16,7 @@ from claude_trio.testing import (
     isolated_config,
     magic_word_handler,
     open_mock_anthropic_api,
+    write_fake_cli,
 )
 
 #: Every process a test starts through `isolated` carries this variable, and so do its
@@ -40,6 +41,22 @@ def claude_cli() -> Path:
         return find_cli()
     except CLINotFoundError as exc:
         pytest.fail(f"the real-CLI tests need the claude CLI: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def fake_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake ``claude`` script."""
+    return write_fake_cli(tmp_path_factory.mktemp("fake-cli"))
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.real_cli)])
+def cli(request: pytest.FixtureRequest, fake_cli: Path) -> Path:
+    """Each CLI in turn: the fake, then the real one (which the suite requires)."""
+    if request.param == "fake":
+        return fake_cli
+    path = request.getfixturevalue("claude_cli")
+    assert isinstance(path, Path)
+    return path
 
 
 @pytest.fixture

@@ -360,7 +360,10 @@ async def test_a_turn_that_never_ends_times_out(
         ("/model\nsecond line", " /model\nsecond line"),
         ("!echo z", " !echo z"),
         ("before\x1b[201~after\r\x03done", "before[201~after\ndone"),
-        ("héllo wörld 🦫 עברית 中文 e\u0301", "héllo wörld 🦫 עברית 中文 é"),
+        (
+            "héllo wörld 🦫 \U0001f468\u200d\U0001f469\u200d\U0001f467 עברית 中文 e\u0301 a\u200bb",
+            "héllo wörld 🦫 \U0001f468\u200d\U0001f469\u200d\U0001f467 עברית 中文 é ab",
+        ),
         ("line one\nline two\nline three\nline four", "line one\nline two\nline three\nline four"),
     ],
     ids=["slash", "slash-multiline", "bang", "escapes", "unicode", "four-lines"],

@@ -39,9 +39,9 @@ def _argv(cli: Path, *extra: str) -> list[str]:
     return [str(cli), "--session-id", str(uuid.uuid4()), *extra]
 
 
-async def test_open_claude_pty_owns_the_process(claude_cli: Path, isolated: IsolatedConfig) -> None:
+async def test_open_claude_pty_owns_the_process(cli: Path, isolated: IsolatedConfig) -> None:
     async with open_claude_pty(
-        _argv(claude_cli, "--dangerously-skip-permissions"), env=isolated.env, cwd=isolated.cwd
+        _argv(cli, "--dangerously-skip-permissions"), env=isolated.env, cwd=isolated.cwd
     ) as proc:
         assert proc.returncode is None
         assert "bypass permissions on" in proc.screen.text()
@@ -49,29 +49,25 @@ async def test_open_claude_pty_owns_the_process(claude_cli: Path, isolated: Isol
 
 
 async def test_open_claude_pty_raises_dialogs_unwrapped(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
     settings = json.loads(isolated.claude_json.read_text())
     settings["projects"] = {}
     isolated.claude_json.write_text(json.dumps(settings))
     with pytest.raises(SessionError, match="trust folder"):
-        async with open_claude_pty(_argv(claude_cli), env=isolated.env, cwd=isolated.cwd):
+        async with open_claude_pty(_argv(cli), env=isolated.env, cwd=isolated.cwd):
             pytest.fail("the trust dialog must not count as ready")
 
 
-async def test_an_error_in_the_block_ends_the_process(
-    claude_cli: Path, isolated: IsolatedConfig
-) -> None:
+async def test_an_error_in_the_block_ends_the_process(cli: Path, isolated: IsolatedConfig) -> None:
     with pytest.raises(KeyError, match="boom"):
-        async with open_claude_pty(_argv(claude_cli), env=isolated.env, cwd=isolated.cwd) as proc:
+        async with open_claude_pty(_argv(cli), env=isolated.env, cwd=isolated.cwd) as proc:
             raise KeyError("boom")
     assert proc.returncode is not None
 
 
-async def test_reaches_the_idle_prompt_and_closes(
-    claude_cli: Path, isolated: IsolatedConfig
-) -> None:
-    proc = _spawn(claude_cli, isolated, "--dangerously-skip-permissions")
+async def test_reaches_the_idle_prompt_and_closes(cli: Path, isolated: IsolatedConfig) -> None:
+    proc = _spawn(cli, isolated, "--dangerously-skip-permissions")
     screen = await _ready_then_close(proc)
     assert "bypass permissions on" in screen
     assert proc.returncode is not None
@@ -87,12 +83,12 @@ def _reaped(pid: int) -> bool:
 
 
 async def test_untrusted_folder_is_a_session_error_naming_the_fix(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
     settings = json.loads(isolated.claude_json.read_text())
     settings["projects"] = {}
     isolated.claude_json.write_text(json.dumps(settings))
-    proc = _spawn(claude_cli, isolated)
+    proc = _spawn(cli, isolated)
     with pytest.raises(SessionError) as info:
         await _ready_then_close(proc)
     assert "trust folder" in str(info.value)
@@ -101,25 +97,23 @@ async def test_untrusted_folder_is_a_session_error_naming_the_fix(
     assert "Quick safety check" in info.value.screen
 
 
-async def test_unapproved_api_key_is_a_session_error(
-    claude_cli: Path, isolated: IsolatedConfig
-) -> None:
+async def test_unapproved_api_key_is_a_session_error(cli: Path, isolated: IsolatedConfig) -> None:
     settings = json.loads(isolated.claude_json.read_text())
     settings["customApiKeyResponses"] = {"approved": [], "rejected": []}
     isolated.claude_json.write_text(json.dumps(settings))
     with pytest.raises(SessionError) as info:
-        await _ready_then_close(_spawn(claude_cli, isolated))
+        await _ready_then_close(_spawn(cli, isolated))
     assert info.value.fix is not None
     assert "customApiKeyResponses" in info.value.fix
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the CLI refuses skip-permissions only for root")
 async def test_root_without_is_sandbox_names_the_variable(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
     env = {k: v for k, v in isolated.env.items() if k != "IS_SANDBOX"}
     proc = PtyClaudeProcess.spawn(
-        [str(claude_cli), "--dangerously-skip-permissions"], env=env, cwd=isolated.cwd
+        [str(cli), "--dangerously-skip-permissions"], env=env, cwd=isolated.cwd
     )
     with pytest.raises(SessionError) as info:
         await _ready_then_close(proc)
@@ -128,15 +122,17 @@ async def test_root_without_is_sandbox_names_the_variable(
 
 
 async def test_cancelled_while_starting_still_ends_the_process(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
-    proc = _spawn(claude_cli, isolated)
+    proc = _spawn(cli, isolated)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(proc.drain)
-            with trio.move_on_after(0.05) as scope:
+            with trio.CancelScope() as scope:
+                scope.cancel()
                 await proc.wait_ready()
             assert scope.cancelled_caught
+            assert proc.returncode is None
             nursery.cancel_scope.cancel()
     finally:
         with trio.fail_after(10):
@@ -145,9 +141,9 @@ async def test_cancelled_while_starting_still_ends_the_process(
 
 
 async def test_exit_before_ready_is_a_process_error_with_the_screen(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
-    proc = _spawn(claude_cli, isolated, "--no-such-flag-at-all")
+    proc = _spawn(cli, isolated, "--no-such-flag-at-all")
     with pytest.raises(ProcessError) as info:
         await _ready_then_close(proc)
     assert info.value.exit_status not in (None, 0)
@@ -159,8 +155,8 @@ def test_a_missing_executable_is_a_process_error(tmp_path: Path) -> None:
         PtyClaudeProcess.spawn([str(tmp_path / "nope")], env={}, cwd=tmp_path)
 
 
-async def test_aclose_twice_is_harmless(claude_cli: Path, isolated: IsolatedConfig) -> None:
-    proc = _spawn(claude_cli, isolated)
+async def test_aclose_twice_is_harmless(cli: Path, isolated: IsolatedConfig) -> None:
+    proc = _spawn(cli, isolated)
     await _ready_then_close(proc)
     first = proc.returncode
     await proc.aclose()

@@ -114,3 +114,9 @@ def test_tiny_terminals_are_refused() -> None:
         prepare_text("hi", rows=10)
     assert prepare_text("a\nb", rows=11).chunks == ("a\nb",)
     assert prepare_text("a\nb\nc", rows=11).chunks == ("a\nb", "\nc")
+
+
+def test_a_joiner_survives_only_inside_an_emoji_sequence() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert prepare_text(f"a {family} b").text == f"a {family} b"
+    assert prepare_text("x\u200dy \u200d\U0001f525").text == "xy \U0001f525"

@@ -1,7 +1,8 @@
 """Tools for testing code that uses claude_trio, offline (like `trio.testing`).
 
-A mock Anthropic Messages API for the real CLI to talk to, and an isolated CLI config
-directory so tests never touch the user's own ``~/.claude``.
+A mock Anthropic Messages API for the real CLI to talk to, an isolated CLI config
+directory so tests never touch the user's own ``~/.claude``, and a fake ``claude`` that
+behaves as the real one was measured to, for fast tests.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from .._util import fixup_module_metadata
 from ._config import MOCK_API_KEY, IsolatedConfig, isolated_config
 from ._echo_mcp import echo_mcp_server
+from ._fake_script import write_fake_cli
 from ._mock_api import (
     MockAnthropicAPI,
     MockAnthropicAPIStatistics,
@@ -53,6 +55,7 @@ __all__ = [
     "text_reply",
     "thinking_reply",
     "tool_use_reply",
+    "write_fake_cli",
 ]
 
 fixup_module_metadata(__name__, globals())
