@@ -353,9 +353,14 @@ class Conversation:
 
     async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
         last_retry: tuple[str, str] | None = None
+        looked_at = -1
         async with send:
             while not self.process.output_ended:
-                await self.process.wait_output()
+                # Wait only when nothing was drawn since the last look: a screen that
+                # changed during the pause below and then went still is looked at too.
+                if self.process.screen.bytes_seen == looked_at:
+                    await self.process.wait_output()
+                looked_at = self.process.screen.bytes_seen
                 if self._manager is not None:
                     text = self.process.screen.text()
                     retry = _RETRY_RE.search(text)

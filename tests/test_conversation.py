@@ -69,10 +69,8 @@ async def _collect(conversation_turn: object) -> list[Event]:
     return events
 
 
-async def test_one_turn(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
-) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+async def test_one_turn(cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI) -> None:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn("hi"))
         assert conversation.session_file.exists()
     assert _texts(events) == ["echo: hi"]
@@ -88,9 +86,9 @@ async def test_one_turn(
 
 
 async def test_eleven_turns_in_one_process_carry_the_history(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         pid = conversation.process.pid
         for number in range(11):
             events = await _collect(conversation.turn(f"turn {number}"))
@@ -107,9 +105,9 @@ async def test_eleven_turns_in_one_process_carry_the_history(
 
 
 async def test_thinking_then_text(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn("THINK about trio"))
     blocks = [b for e in events if isinstance(e, AssistantMessage) for b in e.content]
     assert isinstance(blocks[0], ThinkingBlock)
@@ -123,9 +121,9 @@ async def test_thinking_then_text(
 
 
 async def test_a_bash_tool_call(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn("CALL_BASH echo from-the-tool"))
     calls = [
         b
@@ -151,9 +149,9 @@ async def test_a_bash_tool_call(
 
 
 async def test_max_tokens_continues_and_sums_usage_once_per_message(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn("MAXTOK please"))
     assistant = [e for e in events if isinstance(e, AssistantMessage)]
     assert [a.stop_reason for a in assistant] == ["max_tokens", "end_turn"]
@@ -167,7 +165,7 @@ async def test_max_tokens_continues_and_sums_usage_once_per_message(
     assert len(mock_api.main_requests) == 2
 
 
-async def test_an_mcp_tool_call(
+async def test_an_mcp_tool_call(  # the fake CLI has no MCP client
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     options = _options(claude_cli, isolated, mcp_servers={"echo": echo_mcp_server()})
@@ -186,9 +184,9 @@ async def test_an_mcp_tool_call(
 
 
 async def test_interrupt_mid_stream_then_a_normal_turn(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events: list[Event] = []
         with trio.fail_after(TURN):
             async with trio.open_nursery() as nursery:
@@ -216,13 +214,13 @@ async def test_interrupt_mid_stream_then_a_normal_turn(
     ],
 )
 async def test_api_errors_become_typed_errors_and_the_process_stays_usable(
-    claude_cli: Path,
+    cli: Path,
     isolated: IsolatedConfig,
     mock_api: MockAnthropicAPI,
     word: str,
     error: type[APIError],
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         with pytest.raises(error) as info:
             await _collect(conversation.turn(f"{word} now"))
         assert conversation.history_diverged
@@ -235,7 +233,7 @@ async def test_api_errors_become_typed_errors_and_the_process_stays_usable(
 
 
 async def test_retries_show_status_events(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     statuses: list[SystemMessage] = []
 
@@ -245,7 +243,7 @@ async def test_retries_show_status_events(
                 if isinstance(event, SystemMessage):
                     statuses.append(event)
 
-    async with open_conversation(_options(claude_cli, isolated, max_retries=2)) as conversation:
+    async with open_conversation(_options(cli, isolated, max_retries=2)) as conversation:
         with pytest.raises(OverloadedError):
             await run_turn(conversation)
     assert len(mock_api.main_requests) == 3
@@ -256,20 +254,20 @@ async def test_retries_show_status_events(
 
 
 async def test_the_api_being_down_is_a_connection_error(
-    claude_cli: Path, isolated: IsolatedConfig
+    cli: Path, isolated: IsolatedConfig
 ) -> None:
     with trio.socket.socket() as probe:
         await probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**isolated.env, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    async with open_conversation(_options(claude_cli, isolated, env=env)) as conversation:
+    async with open_conversation(_options(cli, isolated, env=env)) as conversation:
         with pytest.raises(APIConnectionError):
             await _collect(conversation.turn("anyone there?"))
 
 
 @pytest.mark.parametrize("allow", [True, False])
 async def test_a_permission_prompt_is_answered_by_the_callback(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, allow: bool
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, allow: bool
 ) -> None:
     asked: list[PermissionRequest] = []
 
@@ -278,7 +276,7 @@ async def test_a_permission_prompt_is_answered_by_the_callback(
         return allow
 
     options = _options(
-        claude_cli,
+        cli,
         isolated,
         dangerously_skip_permissions=False,
         permission_mode="default",
@@ -295,9 +293,9 @@ async def test_a_permission_prompt_is_answered_by_the_callback(
 
 
 async def test_claude_killed_mid_turn_is_a_process_error(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         await conversation.send("SLOW10 please")
         await mock_api.wait_for_requests(1)
         os.kill(conversation.process.pid, signal.SIGKILL)
@@ -307,7 +305,7 @@ async def test_claude_killed_mid_turn_is_a_process_error(
 
 
 async def test_cancelling_with_a_running_bash_tool_leaves_no_process(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     fifo = isolated.cwd / "started"
     os.mkfifo(fifo)
@@ -319,7 +317,7 @@ async def test_cancelling_with_a_running_bash_tool_leaves_no_process(
     )
     try:
         with trio.move_on_after(TURN) as scope:
-            async with open_conversation(_options(claude_cli, isolated)) as conversation:
+            async with open_conversation(_options(cli, isolated)) as conversation:
                 mark = conversation.process._tree_mark
                 await conversation.send(f"CALL_BASH {command}")
                 assert await reader.receive_some(1) == b"x"
@@ -341,9 +339,9 @@ def _cmdline(pid: int) -> str:
 
 
 async def test_a_turn_that_never_ends_times_out(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    options = _options(claude_cli, isolated, turn_timeout=1.0)
+    options = _options(cli, isolated, turn_timeout=1.0)
     async with open_conversation(options) as conversation:
         with pytest.raises(BackendTimeoutError) as info:
             await _collect(conversation.turn("SLOW10 forever"))
@@ -369,13 +367,13 @@ async def test_a_turn_that_never_ends_times_out(
     ids=["slash", "slash-multiline", "bang", "escapes", "unicode", "four-lines"],
 )
 async def test_typed_text_reaches_the_api_as_documented(
-    claude_cli: Path,
+    cli: Path,
     isolated: IsolatedConfig,
     mock_api: MockAnthropicAPI,
     typed: str,
     received: str,
 ) -> None:
-    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+    async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn(typed))
     assert _texts(events) == [f"echo: {received}"]
     (request,) = mock_api.main_requests
@@ -385,12 +383,12 @@ async def test_typed_text_reaches_the_api_as_documented(
 
 
 async def test_a_100_kb_message_arrives_unwrapped_and_unchanged(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     lines = [f"line {n:05d} " + "x" * (n % 90) for n in range(1900)]
     text = "\n".join(lines)
     assert len(text) > 100_000
-    async with open_conversation(_options(claude_cli, isolated, turn_timeout=120)) as conversation:
+    async with open_conversation(_options(cli, isolated, turn_timeout=120)) as conversation:
         with trio.fail_after(120):
             events = [event async for event in conversation.turn(text)]
     (request,) = mock_api.main_requests
