@@ -22,7 +22,7 @@ from typing import Final, TypeAlias, final
 import attrs
 import trio
 
-from ._errors import BackendTimeoutError, MessageParseError, SessionError
+from ._errors import BackendTimeoutError, InputError, MessageParseError, SessionError
 from ._events import Event, SystemMessage
 from ._locate import find_cli
 from ._normalize import Normalized, RecordStatistics, normalize
@@ -43,6 +43,7 @@ _PERMISSION_RE: Final = re.compile(r"Do you want to proceed\?\n\s*❯ 1\. Yes")
 _SCREEN_INTERVAL: Final = 0.05
 _CHANNEL_SIZE: Final = 32
 _ESC: Final = b"\x1b"
+_SLASH_COMMAND_RE: Final = re.compile(r"/[A-Za-z0-9:_-]+(?: [^\x00-\x1f\x7f]*)?")
 # A permission prompt is answered after this much screen quiet, up to this many times,
 # each time waiting this long for the prompt to go away.
 _QUIET: Final = 0.3
@@ -196,6 +197,12 @@ class Conversation:
                 await self._settle(self._manager)
             if self.process.returncode is not None:
                 raise self.process.exit_error("claude has exited")
+            if self.options.slash_commands and text.lstrip().startswith("/"):
+                raise InputError(
+                    "this conversation runs slash commands (slash_commands=True), so text "
+                    "that starts with '/' would run one: use run_slash_command() for "
+                    "commands, or start the text with something else"
+                )
             if self._restored is not None:
                 await self._clear_input_box(self._restored)
             try:
@@ -209,6 +216,56 @@ class Conversation:
             self._generation += 1
             self._typed_at = trio.current_time()
             return prepared
+        finally:
+            self._sending = False
+
+    async def run_slash_command(self, command: str) -> str:
+        """Run one of the CLI's slash commands, such as ``/model claude-sonnet-4-5``.
+
+        Only with ``slash_commands=True`` in the options. The command is typed as it is,
+        then this waits until the CLI is idle again with an empty input box. A command
+        that opens a picker or a dialog (``/model`` without an argument) never gets
+        there: that ends in `BackendTimeoutError` after ``prompt_timeout``, and the
+        conversation should then be closed.
+
+        Args:
+            command: ``/name`` followed, on the same line, by its arguments.
+
+        Returns:
+            The last lines of the screen afterwards (the command's answer).
+
+        Raises:
+            InputError: If slash commands are off, or *command* is not one line of the
+                form ``/name args`` with a name of letters, digits, ``:``, ``-``, ``_``.
+            trio.BusyResourceError: If a turn is running.
+            BackendTimeoutError: If the CLI is not idle again within ``prompt_timeout``.
+        """
+        if not self.options.slash_commands:
+            raise InputError(
+                "slash commands are off: open the conversation with slash_commands=True"
+            )
+        if not _SLASH_COMMAND_RE.fullmatch(command):
+            raise InputError(f"not a slash command line: {command!r}")
+        if self._sending or self._receiving or self._manager is not None:
+            raise trio.BusyResourceError("a turn is running on this conversation")
+        self._sending = True
+        try:
+            await self.process.send_bytes(b"\x1b[200~" + command.encode() + b"\x1b[201~\r")
+            with trio.move_on_after(self.options.prompt_timeout) as scope:
+                while True:
+                    with trio.move_on_after(_QUIET) as quiet:
+                        await self.process.wait_output()
+                    text = self.process.screen.text()
+                    if quiet.cancelled_caught and not is_busy(text) and input_box(text) == "":
+                        break
+            if scope.cancelled_caught:
+                raise BackendTimeoutError(
+                    f"claude did not come back to its prompt after {command.split()[0]}",
+                    phase="prompt",
+                    timeout=self.options.prompt_timeout,
+                    screen_tail=self.process.screen.tail(),
+                )
+            return self.process.screen.tail()
         finally:
             self._sending = False
 
@@ -452,7 +509,8 @@ def _build_argv(
     cli: Path, options: ConversationOptions, *, session_id: str, resume: bool
 ) -> list[str]:
     argv = [str(cli), "--resume" if resume else "--session-id", session_id]
-    argv.append("--disable-slash-commands")
+    if not options.slash_commands:
+        argv.append("--disable-slash-commands")
     if options.model:
         argv += ["--model", options.model]
     if options.system_prompt is not None:

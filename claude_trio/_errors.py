@@ -256,9 +256,12 @@ def _cut(line: str) -> str:
 
 
 class InputError(BackendError, ValueError):
-    """The caller's ``messages`` cannot be sent through the CLI.
+    """The caller's input cannot be sent through the CLI.
 
-    Raised before any process is started or typed into: for a list that is empty or not a
+    Raised before anything is typed: for a slash command that is not allowed or not well
+    formed, for user text that would run a slash command, and for ``messages`` that are
+    not a conversation the CLI can take. For ``messages``: raised before any process is
+    started, for a list that is empty or not a
     list of message objects, an unknown role or content block type, a block without its
     required fields, or a last message the CLI cannot take as a prompt (not from the
     user, holding a tool result or an image, or holding no text). A gateway answers it

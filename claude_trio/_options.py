@@ -136,6 +136,11 @@ class ConversationOptions:
         columns: Width of the CLI's terminal.
         rows: Height of the CLI's terminal (at least 12).
         extra_args: More command-line arguments, passed as they are.
+        slash_commands: Let `Conversation.run_slash_command` run the CLI's slash commands.
+            By default the CLI runs with ``--disable-slash-commands``, and user text that
+            starts with ``/`` is sent with one leading space. With this on, user text that
+            starts with ``/`` (after whitespace) is refused with `InputError` instead,
+            since the CLI would run it as a command.
     """
 
     cwd: Path = attrs.field(converter=_to_path)
@@ -159,6 +164,7 @@ class ConversationOptions:
     columns: int = attrs.field(default=120)
     rows: int = attrs.field(default=40)
     extra_args: tuple[str, ...] = attrs.field(default=(), converter=_to_args)
+    slash_commands: bool = False
 
     @columns.validator
     def _check_columns(self, _: attrs.Attribute[int], value: int) -> None:

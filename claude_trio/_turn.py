@@ -34,7 +34,13 @@ def expected_prompt_record(typed: str) -> str:
 
 
 def _is_prompt(event: Event) -> bool:
-    return isinstance(event, UserMessage) and not event.is_meta and isinstance(event.content, str)
+    return (
+        isinstance(event, UserMessage)
+        and not event.is_meta
+        and isinstance(event.content, str)
+        # What a slash command leaves in the session is not a prompt.
+        and not event.content.startswith(("<command-", "<local-command-"))
+    )
 
 
 @final

@@ -20,6 +20,7 @@ from claude_trio import (
     Conversation,
     ConversationOptions,
     Event,
+    InputError,
     OverloadedError,
     PermissionRequest,
     ProcessError,
@@ -397,3 +398,25 @@ async def test_a_100_kb_message_arrives_unwrapped_and_unchanged(
     user_turns = [m for m in request.body["messages"] if m["role"] == "user"]
     assert "<pasted_content" not in json.dumps(user_turns)
     assert isinstance(events[-1], ResultMessage)
+
+
+async def test_slash_commands_run_only_when_asked_for(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with open_conversation(_options(claude_cli, isolated)) as conversation:
+        with pytest.raises(InputError, match="slash commands are off"):
+            await conversation.run_slash_command("/model claude-sonnet-4-5")
+    options = _options(claude_cli, isolated, slash_commands=True)
+    async with open_conversation(options) as conversation:
+        assert "--disable-slash-commands" not in conversation.process.argv
+        with pytest.raises(InputError, match="run_slash_command"):
+            await _collect(conversation.turn("  /model haiku"))
+        with pytest.raises(InputError, match="not a slash command"):
+            await conversation.run_slash_command("/model\nsecond line")
+        with trio.fail_after(TURN):
+            screen = await conversation.run_slash_command("/model claude-sonnet-4-5")
+        assert "claude-sonnet-4-5" in screen
+        events = await _collect(conversation.turn("which model?"))
+    assert _texts(events) == ["echo: which model?"]
+    (request,) = mock_api.main_requests
+    assert request.model == "claude-sonnet-4-5"
