@@ -15,18 +15,17 @@ import pytest
 import trio
 
 from claude_trio import (
-    AssistantMessage,
     BackendOptions,
     ClaudeCodeBackend,
     Event,
     InputError,
     ResultMessage,
-    TextBlock,
     open_backend,
 )
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest
 
 from .conftest import LEAK_MARK
+from .helpers import assistant_texts
 
 TURN = 60
 Message = Mapping[str, Any]
@@ -54,13 +53,7 @@ async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[
 
 
 def _reply(events: Sequence[Event]) -> str:
-    return "".join(
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    )
+    return "".join(assistant_texts(events))
 
 
 def _user_texts(request: RecordedRequest) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -37,6 +36,8 @@ from claude_trio import (
 from claude_trio._proctree import marked
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, echo_mcp_server
 
+from .helpers import assistant_texts
+
 TURN = 60
 
 
@@ -52,16 +53,6 @@ def _options(cli: Path, config: IsolatedConfig, **overrides: object) -> Conversa
     return ConversationOptions(**settings)  # type: ignore[arg-type]
 
 
-def _texts(events: Sequence[Event]) -> list[str]:
-    return [
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    ]
-
-
 async def _collect(conversation_turn: object) -> list[Event]:
     events: list[Event] = []
     with trio.fail_after(TURN):
@@ -74,7 +65,7 @@ async def test_one_turn(cli: Path, isolated: IsolatedConfig, mock_api: MockAnthr
     async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn("hi"))
         assert conversation.session_file.exists()
-    assert _texts(events) == ["echo: hi"]
+    assert assistant_texts(events) == ["echo: hi"]
     result = events[-1]
     assert isinstance(result, ResultMessage)
     assert result.stop_reason == "end_turn"
@@ -93,7 +84,7 @@ async def test_eleven_turns_in_one_process_carry_the_history(
         pid = conversation.process.pid
         for number in range(11):
             events = await _collect(conversation.turn(f"turn {number}"))
-            assert _texts(events) == [f"echo: turn {number}"]
+            assert assistant_texts(events) == [f"echo: turn {number}"]
             assert conversation.process.pid == pid
         assert conversation.statistics().turns == 11
     requests = mock_api.main_requests
@@ -143,7 +134,7 @@ async def test_a_bash_tool_call(
     assert [c.name for c in calls] == ["Bash"]
     assert results[0].tool_use_id == calls[0].id
     assert results[0].content == "from-the-tool"
-    assert _texts(events)[-1] == "tool said: from-the-tool"
+    assert assistant_texts(events)[-1] == "tool said: from-the-tool"
     result = events[-1]
     assert isinstance(result, ResultMessage)
     assert result.num_api_messages == 2
@@ -201,7 +192,7 @@ async def test_interrupt_mid_stream_then_a_normal_turn(
         assert result.interrupted
         assert conversation.history_diverged
         after = await _collect(conversation.turn("still there?"))
-    assert _texts(after) == ["echo: still there?"]
+    assert assistant_texts(after) == ["echo: still there?"]
     assert mock_api.statistics().responses_disconnected >= 1
 
 
@@ -229,7 +220,7 @@ async def test_api_errors_become_typed_errors_and_the_process_stays_usable(
     assert type(info.value) is error
     if word == "ERR500":
         assert info.value.status == 500
-    assert _texts(after) == ["echo: again"]
+    assert assistant_texts(after) == ["echo: again"]
     assert len(mock_api.main_requests) == 2
 
 
@@ -348,7 +339,7 @@ async def test_a_turn_that_never_ends_times_out(
             await _collect(conversation.turn("SLOW10 forever"))
         assert info.value.phase == "turn"
         after = await _collect(conversation.turn("next"))
-    assert _texts(after) == ["echo: next"]
+    assert assistant_texts(after) == ["echo: next"]
     assert conversation.history_diverged
 
 
@@ -376,7 +367,7 @@ async def test_typed_text_reaches_the_api_as_documented(
 ) -> None:
     async with open_conversation(_options(cli, isolated)) as conversation:
         events = await _collect(conversation.turn(typed))
-    assert _texts(events) == [f"echo: {received}"]
+    assert assistant_texts(events) == [f"echo: {received}"]
     (request,) = mock_api.main_requests
     assert request.prompt == received
     settings = isolated.config_dir / "settings.json"
@@ -417,6 +408,6 @@ async def test_slash_commands_run_only_when_asked_for(
             screen = await conversation.run_slash_command("/model claude-sonnet-4-5")
         assert "claude-sonnet-4-5" in screen
         events = await _collect(conversation.turn("which model?"))
-    assert _texts(events) == ["echo: which model?"]
+    assert assistant_texts(events) == ["echo: which model?"]
     (request,) = mock_api.main_requests
     assert request.model == "claude-sonnet-4-5"

@@ -17,12 +17,13 @@ from claude_trio import (
     BackendStatistics,
     Event,
     ResultMessage,
-    TextBlock,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
 )
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest
+
+from .helpers import assistant_texts
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TESTED = ("basic_usage", "multi_turn", "mcp_tool", "restart")
@@ -52,13 +53,7 @@ def options(claude_cli: Path, isolated: IsolatedConfig) -> BackendOptions:
 
 
 def _text(events: list[Event]) -> str:
-    return "".join(
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    )
+    return "".join(assistant_texts(events))
 
 
 def _dialogue(request: RecordedRequest) -> list[tuple[str, str]]:

@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 import trio
 
-from claude_trio import AssistantMessage, ConversationOptions, Event, TextBlock, open_conversation
+from claude_trio import ConversationOptions, Event, open_conversation
 from claude_trio._errors import SessionError
 from claude_trio._history import fold_history, prompt_text, transcript_records
 from claude_trio._inject import seed_transcript, write_transcript
 from claude_trio._paths import project_key, session_path
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest
+
+from .helpers import assistant_texts
 
 TURN = 60
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
@@ -228,16 +230,6 @@ def _api_history(request: RecordedRequest) -> list[Message]:
     return history
 
 
-def _texts(events: list[Event]) -> list[str]:
-    return [
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    ]
-
-
 async def _turn(
     cli: Path,
     config: IsolatedConfig,
@@ -272,7 +264,7 @@ async def test_native_jsonl_continues_the_codeword_history(
     assert _mode(path) == 0o600
     assert _mode(path.parent) == 0o700
     events = await _turn(claude_cli, isolated, prompt_text(CODEWORD), resume=sid)
-    assert _texts(events) == ["echo: what was the codeword?"]
+    assert assistant_texts(events) == ["echo: what was the codeword?"]
     assert len(mock_api.main_requests) == 1
     assert _api_history(mock_api.main_requests[-1]) == [
         user("remember the codeword Beaver"),
@@ -288,7 +280,7 @@ async def test_native_jsonl_tool_call_and_result(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     events, _ = await _resumed(claude_cli, isolated, TOOL_HISTORY)
-    assert _texts(events) == ["echo: what did it print?"]
+    assert assistant_texts(events) == ["echo: what did it print?"]
     assert len(mock_api.main_requests) == 1
     assert _api_history(mock_api.main_requests[-1]) == [
         user("run echo hi"),
@@ -392,7 +384,7 @@ async def test_native_jsonl_in_a_cwd_with_a_long_key(
     events, path = await _resumed(claude_cli, isolated, CODEWORD, cwd=cwd)
     assert path.parent.name == key
     assert len(key) == 200 + 1 + len(key.rsplit("-", 1)[1])
-    assert _texts(events) == ["echo: what was the codeword?"]
+    assert assistant_texts(events) == ["echo: what was the codeword?"]
     assert _api_history(mock_api.main_requests[-1]) == [
         user("remember the codeword Beaver"),
         assistant([text("OK")]),
@@ -427,7 +419,7 @@ async def test_concat_message_folds_the_history_into_the_first_prompt(
     assert len(mock_api.main_requests) == 1
     request = mock_api.main_requests[-1]
     assert request.prompt == folded
-    assert _texts(events) == [f"echo: {folded}"]
+    assert assistant_texts(events) == [f"echo: {folded}"]
     assert "Beaver" in folded
     assert folded.rstrip().endswith("what was the codeword?\n</new_message>")
     history = _api_history(request)
