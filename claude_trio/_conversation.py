@@ -253,10 +253,13 @@ class Conversation:
             await self.process.send_bytes(b"\x1b[200~" + command.encode() + b"\x1b[201~\r")
             with trio.move_on_after(self.options.prompt_timeout) as scope:
                 while True:
-                    with trio.move_on_after(_QUIET) as quiet:
-                        await self.process.wait_output()
+                    await self._wait_quiet()
+                    if self.process.output_ended:
+                        with trio.move_on_after(self.options.close_timeout):
+                            await self.process.wait()
+                        raise self.process.exit_error("claude exited running a slash command")
                     text = self.process.screen.text()
-                    if quiet.cancelled_caught and not is_busy(text) and input_box(text) == "":
+                    if not is_busy(text) and input_box(text) == "":
                         break
             if scope.cancelled_caught:
                 raise BackendTimeoutError(
