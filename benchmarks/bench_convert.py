@@ -55,7 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=50, help="passes over the samples per repeat")
     parser.add_argument("--repeats", type=int, default=5, help="repeats; the best one counts")
+    parser.add_argument("--quick", action="store_true", help="5 rounds x 2 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.repeats = 5, 2
 
     records = load_records()
     size = sum(map(len, records))
