@@ -791,3 +791,22 @@ async def test_command_line_serves_until_ctrl_c() -> None:
     assert "main" in line
     assert "POST /v1/messages" in line
     assert "prompt='MAXTOK'" in line
+
+
+def test_the_kit_imports_without_hypercorn_and_the_mock_says_what_it_needs() -> None:
+    code = (
+        "import sys; sys.modules['hypercorn'] = None\n"
+        "import trio, claude_trio.testing as kit\n"
+        "assert kit.echo_mcp_server()['type'] == 'stdio'\n"
+        "async def main():\n"
+        "    async with kit.open_mock_anthropic_api():\n"
+        "        pass\n"
+        "try:\n"
+        "    trio.run(main)\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install 'claude-trio[testing]'" in done.stdout

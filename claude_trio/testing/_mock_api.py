@@ -22,8 +22,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, final
 
 import attrs
-import hypercorn.config
-import hypercorn.trio
 import trio
 
 from ._replies import (
@@ -48,6 +46,7 @@ from ._replies import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
+    import hypercorn.config
     from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
 
 
@@ -343,6 +342,8 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
     ) -> None:
         # Shielded so that a cancelled caller still gets a graceful stop that closes every
         # socket; the deadline set by _begin_close bounds it.
+        import hypercorn.trio
+
         with self._server_scope:
             await hypercorn.trio.serve(
                 self._app,
@@ -722,6 +723,13 @@ def _retry_headers(error: ErrorReply) -> tuple[tuple[str, str], ...]:
 
 
 def _server_config(host: str, port: int, close_timeout: float) -> hypercorn.config.Config:
+    # Imported here so that the rest of claude_trio.testing works without the extra.
+    try:
+        import hypercorn.config
+    except ImportError as exc:
+        raise ImportError(
+            "the mock Anthropic API needs hypercorn: pip install 'claude-trio[testing]'"
+        ) from exc
     config = hypercorn.config.Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
