@@ -250,7 +250,7 @@ class Conversation:
             raise trio.BusyResourceError("a turn is running on this conversation")
         self._sending = True
         try:
-            await self.process.send_bytes(b"\x1b[200~" + command.encode() + b"\x1b[201~\r")
+            await self.process.paste_and_submit([command])
             with trio.move_on_after(self.options.prompt_timeout) as scope:
                 while True:
                     await self._wait_quiet()
@@ -304,9 +304,7 @@ class Conversation:
                 yield item
                 continue
             if isinstance(item, _PromptRestored):
-                if item.generation == generation:
-                    self._restored = manager.typed
-                    manager.prompt_restored()
+                self._prompt_restored(item, manager)
                 continue
             for event in manager.feed(item):
                 yield event
@@ -363,11 +361,16 @@ class Conversation:
             item = await self._next_item("settle", deadline)
             if isinstance(item, Normalized):
                 manager.feed(item)
-            elif isinstance(item, _PromptRestored) and item.generation == self._generation:
-                self._restored = manager.typed
-                manager.prompt_restored()
+            elif isinstance(item, _PromptRestored):
+                self._prompt_restored(item, manager)
         self._manager = None
         self._turns += 1
+
+    def _prompt_restored(self, item: _PromptRestored, manager: TurnManager) -> None:
+        """End *manager*'s turn if the restored prompt is its own; clear it before typing."""
+        if item.generation == self._generation and manager is self._manager:
+            self._restored = manager.typed
+            manager.prompt_restored()
 
     async def _clear_input_box(self, restored: str) -> None:
         """Delete a prompt the CLI put back into its input box, line by line."""
@@ -537,7 +540,7 @@ def _build_argv(
     return argv
 
 
-def _check_onboarding(options: ConversationOptions, env: dict[str, str]) -> None:
+def _check_onboarding(env: dict[str, str]) -> None:
     if env.get("CLAUDE_CONFIG_DIR"):
         settings_file = Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json"
     else:
@@ -590,7 +593,7 @@ async def open_conversation(
     sid = validate_session_id(resume or session_id or str(uuid.uuid4()))
     env = options.child_env()
     cli = find_cli(options.cli_path, env={**os.environ, **options.env})
-    _check_onboarding(options, env)
+    _check_onboarding(env)
     cwd = options.cwd.resolve()
     path = session_path(options.resolved_config_dir(), cwd, sid)
     offset = line_number = 0

@@ -197,9 +197,17 @@ class PtyClaudeProcess:
             ValueError: If the text is empty once cleaned.
         """
         prepared = prepare_text(text, rows=self.rows)
-        payload = b"".join(_PASTE_START + chunk.encode() + _PASTE_END for chunk in prepared.chunks)
-        await self.send_bytes(payload + b"\r")
+        await self.paste_and_submit(prepared.chunks)
         return prepared
+
+    async def paste_and_submit(self, chunks: Sequence[str]) -> None:
+        """Paste each chunk with bracketed paste, back to back, then press Enter.
+
+        Nothing is cleaned: the caller makes sure no chunk holds ESC or other controls
+        (`type_message` does).
+        """
+        payload = b"".join(_PASTE_START + chunk.encode() + _PASTE_END for chunk in chunks)
+        await self.send_bytes(payload + b"\r")
 
     async def wait(self) -> int:
         """Wait for the process to exit, reap it, and return its exit status."""
