@@ -1,6 +1,6 @@
 """Throughput of the session-record converter, in records per second.
 
-Every line of every session sample in ``shared/claude-cli/samples`` (the real CLI's records,
+Every line of every session sample in ``tests/samples`` (the real CLI's records,
 attachments and request logs included) is fed, as bytes, to three stages:
 
 * ``json.loads`` alone, the floor any parser pays;
@@ -25,7 +25,7 @@ from pathlib import Path
 from claude_trio import normalize
 from claude_trio._convert import parse_record
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "claude-cli" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "samples"
 
 
 def load_records() -> list[bytes]:

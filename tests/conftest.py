@@ -19,11 +19,13 @@ from claude_trio.testing import (
     write_fake_cli,
 )
 
+from .strategies import SAMPLES_DIR
+
 #: Every process a test starts through `isolated` carries this variable, and so do its
 #: descendants (they inherit the environment): after the test none may be left alive.
 LEAK_MARK = "CLAUDE_TRIO_TEST_MARK"
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "claude-cli" / "samples"
+SAMPLES = SAMPLES_DIR
 
 _WATCHED_FD_KINDS = (
     "anon_inode:[pidfd]",

@@ -30,17 +30,16 @@ from claude_trio._records import KNOWN_RECORDS
 
 # --- the real CLI's session files --------------------------------------------------------------
 
-#: ``shared/claude-cli/samples``: CI clones the repository next to ``shared/``.
-SAMPLES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "claude-cli" / "samples"
+#: ``tests/samples``: what the real CLI 2.1.328 wrote and drew (see its README.txt).
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 def samples_dir() -> Path:
     """Return `SAMPLES_DIR`, or fail loudly when it is not there."""
     if not SAMPLES_DIR.is_dir():
         raise FileNotFoundError(
-            f"The CLI samples are missing: {SAMPLES_DIR} does not exist. The tests expect the "
-            "repository to be cloned next to the project's shared/ folder "
-            "(shared/claude-cli/samples)."
+            f"The CLI samples are missing: {SAMPLES_DIR} does not exist; they are part "
+            "of the repository (tests/samples)."
         )
     return SAMPLES_DIR
 

@@ -40,10 +40,11 @@ from claude_trio.testing import (
     tool_use_reply,
 )
 
+from .conftest import SAMPLES
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "claude-cli" / "samples"
 API_KEY = "sk-ant-api03-mockkey-0123456789abcdefghijklmnopqrstuvwxyz"
 REMINDER = "<system-reminder>\nAttribution for git commits…\n</system-reminder>\n"
 USER_HI: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]

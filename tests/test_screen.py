@@ -1,4 +1,4 @@
-"""The screen rules, checked against screens the real CLI drew (shared samples)."""
+"""The screen rules, checked against screens the real CLI drew (tests/samples)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .conftest import SAMPLES
 
 def _sample(name: str) -> str:
     path = SAMPLES / name
-    assert path.exists(), f"missing sample {path}: CI clones the repo next to shared/"
+    assert path.exists(), f"missing sample {path}: the samples are part of the repository"
     return "\n".join(line.rstrip() for line in path.read_text().splitlines())
 
 

@@ -1,6 +1,6 @@
 """What the fake ``claude`` draws: the real TUI's layout, as full frames of text.
 
-The texts come from the screens recorded in ``shared/claude-cli/samples`` (FACTS.md §1,
+The texts come from the screens recorded in ``tests/samples`` (FACTS.md §1,
 §2, §8, §9). A frame is a list of rows; `Terminal` sends only the rows that changed,
 each positioned absolutely and erased to its end, which any VT100 emulator (pyte
 included) renders as the real CLI's screen.
