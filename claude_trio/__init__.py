@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._backend import BackendStatistics, ClaudeCodeBackend, open_backend
+from ._backend import BackendStatistics, ClaudeCodeBackend, CLIVersionWarning, open_backend
 from ._conversation import Conversation, ConversationStatistics, open_conversation
 from ._convert import from_anthropic, make_converter, to_anthropic
 from ._errors import (
@@ -78,6 +78,7 @@ __all__ = [
     "BackendStatistics",
     "BackendTimeoutError",
     "CLINotFoundError",
+    "CLIVersionWarning",
     "CacheCreation",
     "ClaudeCodeBackend",
     "ContentBlock",

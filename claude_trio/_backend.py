@@ -17,7 +17,9 @@ idle slot is closed when a new process needs room under ``max_live``.
 from __future__ import annotations
 
 import math
+import os
 import uuid
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -28,10 +30,13 @@ import attrs
 import trio
 
 from ._conversation import Conversation, open_conversation
-from ._events import Event, ResultMessage
+from ._errors import BackendError, BackendTimeoutError, ProcessError
+from ._events import Event, ResultMessage, SystemMessage
 from ._history import check_messages, fold_history, hash_history, prompt_text
 from ._inject import seed_transcript
+from ._locate import PINNED_CLI_VERSION, find_cli
 from ._options import BackendOptions
+from ._paths import remove_session_files
 from ._util import check_trio, single_error_unwrapped
 
 _INF: Final = math.inf
@@ -50,6 +55,8 @@ class BackendStatistics:
         evicted: Idle processes closed to make room under ``max_live``.
         expired: Idle processes closed after ``idle_ttl``.
         discarded: Processes closed because their turn failed or was abandoned.
+        failed: Conversations that failed inside (a task of theirs raised); each one's
+            turn raised the error, and the others went on.
     """
 
     live: int
@@ -60,12 +67,16 @@ class BackendStatistics:
     evicted: int
     expired: int
     discarded: int
+    failed: int
 
 
 @attrs.define(eq=False)
 class _Slot:
     key: str
     last_used: float
+    session_id: str
+    # The session files of this slot's process (a re-seed transcript is one of them).
+    files: list[Path] = attrs.field(factory=list)
     busy: bool = True
     closing: bool = False
     conversation: Conversation | None = None
@@ -110,8 +121,10 @@ class ClaudeCodeBackend:
         self._nursery: trio.Nursery | None = None
         self._lifetime: AbstractAsyncContextManager[None] | None = None
         self._changed = trio.Event()
+        self._cli_version: str | None = None
+        self._version_noted = False
         self._counts = dict.fromkeys(
-            ("spawned", "reused", "reseeded", "evicted", "expired", "discarded"), 0
+            ("spawned", "reused", "reseeded", "evicted", "expired", "discarded", "failed"), 0
         )
 
     async def __aenter__(self) -> ClaudeCodeBackend:
@@ -187,12 +200,20 @@ class ClaudeCodeBackend:
         released = False
         events = conversation.turn(text)
         try:
-            async for event in events:
-                if isinstance(event, ResultMessage):
-                    # Free the slot before the last event: a caller may stop right there.
-                    released = True
-                    self._release(slot, messages, finished=True)
-                yield event
+            notice = self._version_notice(conversation.session_id)
+            if notice is not None:
+                yield notice
+            try:
+                async for event in events:
+                    if isinstance(event, ResultMessage):
+                        # Free the slot before the last event: a caller may stop right there.
+                        released = True
+                        self._release(slot, messages, finished=True)
+                    yield event
+            except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError) as exc:
+                if isinstance(exc, trio.ClosedResourceError) and not slot.closing:
+                    raise  # this iterator was resumed after a newer turn: a caller's bug
+                raise BackendError("the backend closed this conversation during the turn") from exc
         finally:
             with trio.CancelScope(shield=True):
                 await events.aclose()
@@ -225,79 +246,163 @@ class ClaudeCodeBackend:
                 slot.poke()
                 self._counts["reused"] += 1
                 return slot, last_text
+        await self._check_cli_version()
         await self._make_room()
         if self._nursery is None:
             raise RuntimeError("the backend closed while waiting for room")
-        slot = _Slot(key=key, last_used=trio.current_time())
-        self._slots.append(slot)
         session_id = str(uuid.uuid4())
-        resume = False
+        slot = _Slot(key=key, last_used=trio.current_time(), session_id=session_id)
+        options = self._conversation_options
         text = last_text
-        seeded: Path | None = None
+        resume = False
+        self._slots.append(slot)
         try:
             if history and self.options.injection_mode == "native_jsonl":
-                options = self._conversation_options
                 seed = seed_transcript(
                     options.resolved_config_dir(), options.cwd, session_id, messages
                 )
-                seeded, resume, text = seed.path, seed.path is not None, seed.prompt
+                if seed.path is not None:
+                    slot.files.append(seed.path)
+                    resume = True
+                text = seed.prompt
             elif history:
                 text = fold_history(messages)
-            await self._nursery.start(self._serve, slot, session_id, resume)
+            await self._nursery.start(self._serve, slot, resume)
         except BaseException:
-            self._slots.remove(slot)
-            self._poke()
-            if seeded is not None and slot.conversation is None:
-                seeded.unlink(missing_ok=True)
+            # _serve, when it ran, has removed the slot and its files already.
+            self._drop(slot)
             raise
         self._counts["spawned"] += 1
         self._counts["reseeded"] += bool(history)
         return slot, text
 
     async def _make_room(self) -> None:
-        while len(self._slots) >= self.options.max_live:
-            idle = [slot for slot in self._slots if not slot.busy and not slot.closing]
-            if idle:
-                victim = min(idle, key=lambda slot: slot.last_used)
-                self._counts["evicted"] += 1
-                victim.close()
-                await victim.gone.wait()
-            else:
-                await self._changed.wait()
+        timeout = self.options.pool_timeout
+        with trio.move_on_after(timeout):
+            while len(self._slots) >= self.options.max_live:
+                idle = [slot for slot in self._slots if not slot.busy and not slot.closing]
+                if idle:
+                    victim = min(idle, key=lambda slot: slot.last_used)
+                    self._counts["evicted"] += 1
+                    victim.close()
+                    await victim.gone.wait()
+                else:
+                    await self._changed.wait()
+            return
+        raise BackendTimeoutError(
+            f"all {self.options.max_live} claude processes (max_live) stayed busy",
+            phase="pool",
+            timeout=timeout,
+        )
 
     async def _serve(
         self,
         slot: _Slot,
-        session_id: str,
         resume: bool,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        started = False
         try:
             async with open_conversation(
                 self._conversation_options,
-                session_id=None if resume else session_id,
-                resume=session_id if resume else None,
+                session_id=None if resume else slot.session_id,
+                resume=slot.session_id if resume else None,
             ) as conversation:
                 slot.conversation = conversation
+                slot.files.append(conversation.session_file)
                 task_status.started()
-                ttl = self.options.idle_ttl
-                while not slot.closing:
-                    changed = slot.changed
-                    deadline = _INF if slot.busy or ttl is None else slot.last_used + ttl
-                    with trio.move_on_at(deadline) as timer:
-                        await changed.wait()
-                    if timer.cancelled_caught and not slot.busy:
-                        self._counts["expired"] += 1
-                        slot.closing = True
+                started = True
+                await self._hold(slot)
+        except Exception:
+            if not started:
+                raise
+            # The conversation failed after it started: its own turn has raised what
+            # went wrong; the backend and the other conversations go on.
+            self._counts["failed"] += 1
         finally:
-            slot.gone.set()
-            if slot in self._slots:
-                self._slots.remove(slot)
-            self._poke()
+            self._drop(slot)
+
+    async def _hold(self, slot: _Slot) -> None:
+        """Keep a slot's process open until it is closed, expired or evicted."""
+        ttl = self.options.idle_ttl
+        while not slot.closing:
+            changed = slot.changed
+            deadline = _INF if slot.busy or ttl is None else slot.last_used + ttl
+            with trio.move_on_at(deadline) as timer:
+                await changed.wait()
+            if timer.cancelled_caught and not slot.busy:
+                self._counts["expired"] += 1
+                slot.closing = True
+
+    def _drop(self, slot: _Slot) -> None:
+        """Forget a slot whose process is gone, and remove the files it left (once)."""
+        slot.closing = True
+        slot.gone.set()
+        if slot in self._slots:
+            self._slots.remove(slot)
+        if not self.options.keep_sessions:
+            for path in slot.files:
+                remove_session_files(path)
+        slot.files.clear()
+        self._poke()
+
+    async def _check_cli_version(self) -> None:
+        """Read ``claude --version`` once; warn if the screen rules were not measured on it."""
+        if self._cli_version is not None:
+            return
+        options = self._conversation_options
+        cli = find_cli(options.cli_path, env={**os.environ, **options.env})
+        timeout = options.startup_timeout
+        with trio.move_on_after(timeout):
+            done = await trio.run_process(
+                [str(cli), "--version"],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                env=options.child_env(),
+                cwd=str(options.cwd),
+            )
+            if done.returncode != 0:
+                raise ProcessError(
+                    f"{cli} --version failed: {done.stderr.decode(errors='replace').strip()}",
+                    exit_status=done.returncode,
+                )
+            self._cli_version = done.stdout.decode(errors="replace").split(" ", 1)[0].strip()
+            if self._cli_version != PINNED_CLI_VERSION:
+                warnings.warn(_version_text(self._cli_version), CLIVersionWarning, stacklevel=2)
+            return
+        raise BackendTimeoutError(
+            f"{cli} --version did not answer", phase="version", timeout=timeout
+        )
+
+    def _version_notice(self, session_id: str) -> SystemMessage | None:
+        """The notice of an unmeasured CLI version, for the first turn only."""
+        if self._version_noted or self._cli_version in (None, PINNED_CLI_VERSION):
+            return None
+        self._version_noted = True
+        return SystemMessage(
+            subtype="cli_version",
+            content=_version_text(self._cli_version or ""),
+            level="warning",
+            data={"version": self._cli_version, "measured": PINNED_CLI_VERSION},
+            session_id=session_id,
+        )
 
     def _poke(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
+
+
+class CLIVersionWarning(UserWarning):
+    """The ``claude`` CLI is a release the library's screen rules were not measured on."""
+
+
+def _version_text(version: str) -> str:
+    return (
+        f"claude {version} is not the release claude_trio was measured on "
+        f"({PINNED_CLI_VERSION}): the TUI may have changed; if turns time out or "
+        "dialogs are not recognised, pin the CLI to that release"
+    )
 
 
 @asynccontextmanager

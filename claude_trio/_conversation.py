@@ -14,19 +14,26 @@ import json
 import os
 import re
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Final, TypeAlias, final
 
 import attrs
 import trio
 
-from ._errors import BackendTimeoutError, InputError, MessageParseError, SessionError
+from ._errors import (
+    BackendError,
+    BackendTimeoutError,
+    InputError,
+    MessageParseError,
+    SessionError,
+)
 from ._events import Event, SystemMessage
 from ._locate import find_cli
 from ._normalize import Normalized, RecordStatistics, normalize
-from ._options import ConversationOptions, PermissionRequest
+from ._options import ConversationOptions, PermissionCallback, PermissionRequest
 from ._paths import session_path
 from ._pty import PtyClaudeProcess
 from ._sanitize import PreparedText, validate_session_id
@@ -61,6 +68,20 @@ class _Exited:
 
 
 @attrs.frozen
+class _Failed:
+    """A task of the conversation failed; the conversation cannot go on.
+
+    Attributes:
+        error: What the task raised.
+        own: Whether it is the caller's own exception (from a callback), to be raised as
+            itself.
+    """
+
+    error: BaseException
+    own: bool = False
+
+
+@attrs.frozen
 class _PromptRestored:
     """After an interrupt, the CLI put the prompt back in its input box (no record)."""
 
@@ -68,7 +89,13 @@ class _PromptRestored:
 
 
 _Item: TypeAlias = (
-    Normalized | SystemMessage | _PromptRestored | _Exited | MessageParseError | SessionError
+    Normalized
+    | SystemMessage
+    | _PromptRestored
+    | _Exited
+    | _Failed
+    | MessageParseError
+    | SessionError
 )
 
 
@@ -132,6 +159,10 @@ class Conversation:
         self._receiving = False
         self._interrupting = False
         self._restored: str | None = None
+        self._failure: _Failed | None = None
+        # How far into the session file the tail has delivered records to the channel.
+        self._delivered = 0
+        self._delivery = trio.Event()
 
     def statistics(self) -> ConversationStatistics:
         """Return counts of what the conversation has done so far."""
@@ -193,6 +224,8 @@ class Conversation:
             raise trio.BusyResourceError("another task is typing or reading a turn")
         self._sending = True
         try:
+            if self._failure is not None:
+                raise self._failure_error(self._failure)
             if self._manager is not None:
                 await self._settle(self._manager)
             if self.process.returncode is not None:
@@ -208,9 +241,14 @@ class Conversation:
             try:
                 prepared = await self.process.type_message(text)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.history_diverged = True
                 with trio.move_on_after(self.options.close_timeout):
                     await self.process.wait()
                 raise self.process.exit_error("claude stopped taking input") from exc
+            except BackendTimeoutError:
+                # Part of the message may sit in the input box: this process is spent.
+                self.history_diverged = True
+                raise
             self._manager = TurnManager(prepared.text)
             self._interrupting = False
             self._generation += 1
@@ -326,14 +364,20 @@ class Conversation:
         self._receiving = True
         try:
             with trio.move_on_at(float("inf") if deadline is None else deadline):
-                item = await self._receive.receive()
+                try:
+                    item = await self._receive.receive()
+                except trio.EndOfChannel:
+                    item = self._failure or _Exited(await self.process.wait())
                 if isinstance(item, Normalized):
                     self._records = self._records.counted(item)
                     return item
                 if isinstance(item, SystemMessage | _PromptRestored):
                     return item
+                self.history_diverged = True
                 if isinstance(item, _Exited):
                     raise self.process.exit_error("claude exited during a turn")
+                if isinstance(item, _Failed):
+                    raise self._failure_error(item)
                 raise item
         finally:
             self._receiving = False
@@ -390,52 +434,95 @@ class Conversation:
             )
         self._restored = None
 
+    def _failure_error(self, failure: _Failed) -> BaseException:
+        """The exception a turn raises for a failed task of this conversation."""
+        error = failure.error
+        if failure.own or isinstance(error, BackendError):
+            return error
+        wrapped: BackendError
+        if isinstance(error, trio.BrokenResourceError | trio.ClosedResourceError):
+            wrapped = self.process.exit_error("claude stopped taking input")
+        elif isinstance(error, OSError):
+            wrapped = SessionError(f"reading the session file failed: {error}")
+        else:
+            wrapped = BackendError(f"the conversation failed: {error!r}")
+        wrapped.__cause__ = error
+        return wrapped
+
     # --- tasks run in the conversation's nursery ------------------------------------------
 
-    async def _tail(self, send: trio.MemorySendChannel[_Item], watcher: JsonlWatcher) -> None:
+    async def _guarded(
+        self,
+        task: Callable[[trio.MemorySendChannel[_Item]], Awaitable[None]],
+        send: trio.MemorySendChannel[_Item],
+    ) -> None:
+        """Run one of the conversation's tasks; what it raises ends the conversation only.
+
+        The failure goes to the channel, so the turn reading it raises it; the nursery,
+        and with it whoever owns the conversation, goes on.
+        """
         async with send:
-            while True:
-                try:
-                    line = await watcher.__anext__()
-                except StopAsyncIteration:
-                    return
-                except (MessageParseError, SessionError) as exc:
-                    await send.send(exc)
-                    continue
-                try:
-                    item: _Item = normalize(
-                        line, path=watcher.path, line_number=watcher.line_number
-                    )
-                except MessageParseError as exc:
-                    item = exc
-                await send.send(item)
+            try:
+                await task(send)
+            except Exception as exc:
+                own = isinstance(exc, _CallbackFailed)
+                failure = _Failed(exc.error if isinstance(exc, _CallbackFailed) else exc, own)
+                self._failure = self._failure or failure
+                self.history_diverged = True
+                await send.send(failure)
+
+    async def _tail(self, watcher: JsonlWatcher, send: trio.MemorySendChannel[_Item]) -> None:
+        while True:
+            try:
+                line = await watcher.__anext__()
+            except StopAsyncIteration:
+                return
+            except SessionError as exc:
+                # The file was truncated or replaced: nothing more can be read from it.
+                await send.send(exc)
+                return
+            except MessageParseError as exc:
+                await send.send(exc)
+                continue
+            try:
+                item: _Item = normalize(line, path=watcher.path, line_number=watcher.line_number)
+            except MessageParseError as exc:
+                item = exc
+            await send.send(item)
+            self._delivered = watcher.offset
+            self._delivery.set()
+            self._delivery = trio.Event()
 
     async def _watch_exit(self, send: trio.MemorySendChannel[_Item]) -> None:
-        async with send:
-            await send.send(_Exited(await self.process.wait()))
+        returncode = await self.process.wait()
+        # A CLI may write its last records and exit at once: let the tail deliver them
+        # first, so a finished turn is read as finished.
+        with trio.move_on_after(self.options.close_timeout):
+            while self._delivered < _complete_lines_end(self.session_file, self._delivered):
+                await self._delivery.wait()
+        await send.send(_Exited(returncode))
 
     async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
         last_retry: tuple[str, str] | None = None
         looked_at = -1
-        async with send:
-            while not self.process.output_ended:
-                # Wait only when nothing was drawn since the last look: a screen that
-                # changed during the pause below and then went still is looked at too.
-                if self.process.screen.bytes_seen == looked_at:
-                    await self.process.wait_output()
-                looked_at = self.process.screen.bytes_seen
-                if self._manager is not None:
-                    text = self.process.screen.text()
-                    retry = _RETRY_RE.search(text)
-                    if retry is not None and (retry["attempt"], retry["of"]) != last_retry:
-                        last_retry = (retry["attempt"], retry["of"])
-                        await send.send(_retry_status(retry, self.session_id))
-                    if _PERMISSION_RE.search(text):
-                        await self._answer_permission(text)
-                    elif self._interrupting and await self._prompt_came_back():
-                        await send.send(_PromptRestored(self._generation))
-                # The TUI redraws many times a second; looking 20 times is enough.
-                await trio.sleep(_SCREEN_INTERVAL)
+        while not self.process.output_ended:
+            # Wait only when nothing was drawn since the last look: a screen that
+            # changed during the pause below and then went still is looked at too.
+            if self.process.screen.bytes_seen == looked_at:
+                await self.process.wait_output()
+            looked_at = self.process.screen.bytes_seen
+            if self._manager is not None:
+                text = self.process.screen.text()
+                retry = _RETRY_RE.search(text)
+                if retry is not None and (retry["attempt"], retry["of"]) != last_retry:
+                    last_retry = (retry["attempt"], retry["of"])
+                    await send.send(_retry_status(retry, self.session_id))
+                if _PERMISSION_RE.search(text):
+                    await self._answer_permission(text)
+                elif self._interrupting and await self._prompt_came_back():
+                    await send.send(_PromptRestored(self._generation))
+            # The TUI redraws many times a second; looking 20 times is enough.
+            await trio.sleep(_SCREEN_INTERVAL)
 
     async def _prompt_came_back(self) -> bool:
         """Whether the screen stays idle with the prompt back in the input box."""
@@ -453,7 +540,7 @@ class Conversation:
         request = _permission_request(screen)
         allowed = False
         if self.options.on_permission is not None:
-            allowed = await self.options.on_permission(request)
+            allowed = await self._ask_permission(self.options.on_permission, request)
         key = b"1" if allowed else _ESC
         # Keys that arrive while the TUI is still painting the prompt are lost: answer
         # once the screen has been quiet for a moment, and again if the prompt stays.
@@ -467,6 +554,25 @@ class Conversation:
                     await self.process.wait_output()
                 return
 
+    async def _ask_permission(
+        self, callback: PermissionCallback, request: PermissionRequest
+    ) -> bool:
+        """Call *callback* within ``permission_timeout``; deny and fail the turn on timeout."""
+        timeout = self.options.permission_timeout
+        with trio.move_on_after(timeout):
+            try:
+                return bool(await callback(request))
+            except Exception as exc:
+                await self.process.send_bytes(_ESC)
+                raise _CallbackFailed(exc) from exc
+        await self.process.send_bytes(_ESC)
+        raise BackendTimeoutError(
+            f"on_permission did not answer for {request.tool!r} in time",
+            phase="permission",
+            timeout=timeout,
+            screen_tail=self.process.screen.tail(),
+        )
+
     async def _wait_quiet(self) -> None:
         """Wait until the CLI has drawn nothing for a moment (bounded)."""
         with trio.move_on_after(_ANSWER_WAIT):
@@ -475,6 +581,25 @@ class Conversation:
                     await self.process.wait_output()
                 if quiet.cancelled_caught:
                     return
+
+
+class _CallbackFailed(Exception):
+    """Carries an exception a caller's callback raised out of a conversation task."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _complete_lines_end(path: Path, start: int) -> int:
+    """Return the offset just past the last complete line of *path* (at least *start*)."""
+    try:
+        with path.open("rb") as file:
+            file.seek(start)
+            rest = file.read()
+    except FileNotFoundError:
+        return start
+    return start + rest.rfind(b"\n") + 1
 
 
 def _holds(box: str | None, typed: str) -> bool:
@@ -559,6 +684,13 @@ def _check_onboarding(env: dict[str, str]) -> None:
         )
 
 
+def _drain(proc: PtyClaudeProcess) -> Callable[[trio.MemorySendChannel[_Item]], Awaitable[None]]:
+    async def drain(_: trio.MemorySendChannel[_Item]) -> None:
+        await proc.drain()
+
+    return drain
+
+
 @asynccontextmanager
 async def open_conversation(
     options: ConversationOptions,
@@ -609,7 +741,12 @@ async def open_conversation(
     argv = _build_argv(cli, options, session_id=sid, resume=resume is not None)
     watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
     proc = PtyClaudeProcess.spawn(
-        argv, env=env, cwd=cwd, columns=options.columns, rows=options.rows
+        argv,
+        env=env,
+        cwd=cwd,
+        columns=options.columns,
+        rows=options.rows,
+        input_timeout=options.input_timeout,
     )
     send, receive = trio.open_memory_channel[_Item](_CHANNEL_SIZE)
     try:
@@ -622,13 +759,15 @@ async def open_conversation(
                     process=proc,
                     receive=receive,
                 )
+                conversation._delivered = offset
                 with send:
-                    nursery.start_soon(proc.drain)
-                    nursery.start_soon(conversation._tail, send.clone(), watcher)
-                    nursery.start_soon(conversation._watch_exit, send.clone())
-                    nursery.start_soon(conversation._watch_screen, send.clone())
+                    guarded = conversation._guarded
+                    nursery.start_soon(guarded, _drain(proc), send.clone())
+                    nursery.start_soon(guarded, partial(conversation._tail, watcher), send.clone())
+                    nursery.start_soon(guarded, conversation._watch_exit, send.clone())
+                    nursery.start_soon(guarded, conversation._watch_screen, send.clone())
                 with trio.move_on_after(options.startup_timeout) as startup:
-                    await proc.wait_ready()
+                    await proc.wait_ready(trust_cwd=options.trust_cwd)
                 if startup.cancelled_caught:
                     raise BackendTimeoutError(
                         "claude did not show its input box in time",

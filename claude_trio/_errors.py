@@ -128,9 +128,12 @@ class BackendTimeoutError(BackendError, TimeoutError):
     """A wait bounded by an option ran out.
 
     Attributes:
-        phase: What was being waited for: ``"startup"`` (the input box), ``"prompt"``
-            (the CLI recording a typed message), ``"turn"`` (the end of a turn) or
-            ``"settle"`` (the end of an abandoned turn).
+        phase: What was being waited for: ``"startup"`` (the input box), ``"input"``
+            (the CLI reading what is typed into its terminal), ``"prompt"`` (the CLI
+            recording a typed message), ``"turn"`` (the end of a turn), ``"settle"``
+            (the end of an abandoned turn), ``"permission"`` (the ``on_permission``
+            callback), ``"pool"`` (room among ``max_live`` busy processes) or
+            ``"version"`` (``claude --version``).
         timeout: The bound, in seconds.
         screen_tail: The last lines of the CLI's screen at the time.
     """

@@ -66,8 +66,13 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
 
 
-def _non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value >= 0:
+        raise ValueError(f"{attribute.name} must be a number of seconds >= 0, got {value!r}")
+
+
+def _optional_non_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{attribute.name} must be a non-negative integer, got {value!r}")
 
 
@@ -126,12 +131,34 @@ class ConversationOptions:
         dangerously_skip_permissions: ``--dangerously-skip-permissions``. As root the
             CLI also needs ``IS_SANDBOX=1`` in *env*.
         on_permission: Asked when a tool permission prompt shows mid-turn; returns True
-            to allow. Without it every prompt is denied.
+            to allow. Without it every prompt is denied. What it raises ends the turn and
+            reaches the turn's caller as itself.
+        permission_timeout: Seconds `on_permission` may take; then the prompt is denied
+            and the turn fails with `BackendTimeoutError` (phase ``"permission"``).
         max_retries: How often the CLI retries a failed API request
-            (``CLAUDE_CODE_MAX_RETRIES``). The CLI's own default of 10 takes minutes.
+            (``CLAUDE_CODE_MAX_RETRIES``); None means 2, or the value *env* gives. The
+            CLI's own default of 10 takes minutes. Giving both this and
+            ``CLAUDE_CODE_MAX_RETRIES`` in *env*, with different values, is a
+            `ValueError`.
+        max_retry_wait: The longest wait before a retry that the turn sits through, in
+            seconds. When the CLI announces a longer one (a 429 with a long
+            ``retry-after``), the turn is ended at once with `RateLimitError` or
+            `OverloadedError` carrying the announced wait. None sits through any wait.
+        nonessential_traffic: Let the CLI auto-update and make its nonessential requests
+            (telemetry, a title-generation model call per turn). Off by default
+            (``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``, ``DISABLE_AUTOUPDATER=1``).
+        background_tasks: Let the CLI run Bash commands and agents in the background.
+            Off by default (``CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1``): a background
+            task makes the CLI start turns nobody asked for.
+        trust_cwd: Answer the CLI's "do you trust this folder?" dialog with yes, for a
+            working directory the CLI has not been told to trust. Without it that
+            dialog ends the start with `SessionError`.
         startup_timeout: Seconds for the CLI to show its input box.
         prompt_timeout: Seconds from Enter until the CLI records the prompt.
         turn_timeout: Seconds a whole turn may take; None for no limit.
+        input_timeout: Seconds the CLI may go without reading what is typed into its
+            terminal before `BackendTimeoutError` (phase ``"input"``). A long message
+            may take longer in all; this bounds a stall.
         close_timeout: Seconds the CLI gets to exit after SIGTERM before SIGKILL.
         columns: Width of the CLI's terminal.
         rows: Height of the CLI's terminal (at least 12).
@@ -156,10 +183,16 @@ class ConversationOptions:
     permission_mode: PermissionMode | None = attrs.field(default=None, validator=_permission_mode)
     dangerously_skip_permissions: bool = False
     on_permission: PermissionCallback | None = None
-    max_retries: int = attrs.field(default=2, validator=_non_negative_int)
+    permission_timeout: float = attrs.field(default=60.0, validator=_positive)
+    max_retries: int | None = attrs.field(default=None, validator=_optional_non_negative_int)
+    max_retry_wait: float | None = attrs.field(default=10.0, validator=_non_negative)
+    nonessential_traffic: bool = False
+    background_tasks: bool = False
+    trust_cwd: bool = False
     startup_timeout: float = attrs.field(default=30.0, validator=_positive)
     prompt_timeout: float = attrs.field(default=30.0, validator=_positive)
     turn_timeout: float | None = attrs.field(default=600.0, validator=_positive)
+    input_timeout: float = attrs.field(default=30.0, validator=_positive)
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
     columns: int = attrs.field(default=120)
     rows: int = attrs.field(default=40)
@@ -184,16 +217,32 @@ class ConversationOptions:
             if not name or not isinstance(server, Mapping):
                 raise ValueError(f"MCP server {name!r} must map a name to a dict")
 
+    def __attrs_post_init__(self) -> None:
+        given = self.env.get("CLAUDE_CODE_MAX_RETRIES")
+        if self.max_retries is not None and given is not None and given != str(self.max_retries):
+            raise ValueError(
+                f"max_retries={self.max_retries} and env CLAUDE_CODE_MAX_RETRIES={given!r} "
+                "disagree: give one of them"
+            )
+        given = self.env.get("CLAUDE_CONFIG_DIR")
+        if self.config_dir is not None and given and Path(given).absolute() != self.config_dir:
+            raise ValueError(
+                f"config_dir={str(self.config_dir)!r} and env CLAUDE_CONFIG_DIR={given!r} "
+                "disagree: give one of them"
+            )
+
     def child_env(self) -> dict[str, str]:
         """Return the whole environment the CLI is started with."""
         env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
         env.setdefault("TERM", "xterm-256color")
         env.setdefault("LANG", "C.UTF-8")
-        env.update(self.env)
-        env["TERM"] = env.get("TERM") or "xterm-256color"
-        env["CLAUDE_CODE_MAX_RETRIES"] = str(self.max_retries)
+        env["CLAUDE_CODE_MAX_RETRIES"] = "2"
+        if self.max_retries is not None:
+            env["CLAUDE_CODE_MAX_RETRIES"] = str(self.max_retries)
         if self.config_dir is not None:
             env["CLAUDE_CONFIG_DIR"] = str(self.config_dir)
+        env.update(self.env)
+        env["TERM"] = env.get("TERM") or "xterm-256color"
         return env
 
     def resolved_config_dir(self) -> Path:
@@ -219,85 +268,38 @@ def _at_least_one(_: object, attribute: attrs.Attribute[Any], value: int) -> Non
 
 
 @attrs.frozen(kw_only=True)
-class BackendOptions:
+class BackendOptions(ConversationOptions):
     """How `ClaudeCodeBackend` runs its ``claude`` processes. Validated on creation.
 
-    The first group of attributes is passed to each conversation as in
-    `ConversationOptions`; the rest is the pool policy.
+    Every attribute of `ConversationOptions` is here too and is given to each of the
+    backend's conversations as it is; the attributes below are the pool policy.
 
     Attributes:
-        cwd: The working directory of every CLI (the project).
-        model: ``--model``.
-        system_prompt: ``--system-prompt`` (replaces Claude Code's system prompt).
-        append_system_prompt: ``--append-system-prompt``.
-        allowed_tools: ``--allowedTools``.
-        disallowed_tools: ``--disallowedTools``.
-        mcp_servers: MCP servers by name, each a dict as ``--mcp-config`` takes it.
-        permission_mode: ``--permission-mode``.
-        dangerously_skip_permissions: ``--dangerously-skip-permissions``.
-        on_permission: Answers tool permission prompts; without it they are denied.
-        env: Variables for the CLIs' environment.
-        cli_path: The ``claude`` executable.
-        config_dir: The CLI's config directory (``CLAUDE_CONFIG_DIR``).
-        max_retries: ``CLAUDE_CODE_MAX_RETRIES``.
-        startup_timeout: Seconds for a CLI to become ready.
-        prompt_timeout: Seconds for a CLI to record a typed prompt.
-        turn_timeout: Seconds a turn may take; None for no limit.
-        close_timeout: Seconds a CLI gets to exit after SIGTERM.
         injection_mode: How a history with no live process is given to a new one:
             ``"native_jsonl"`` writes it as a session transcript and resumes it;
             ``"concat_message"`` folds it into the first prompt.
         max_live: The most ``claude`` processes alive at once. The least recently used
             idle one is closed to make room; its history is re-seeded when it returns.
         idle_ttl: Seconds an idle process is kept; None keeps it until evicted.
+        pool_timeout: Seconds a call waits for room when ``max_live`` processes are all
+            busy, before `BackendTimeoutError` (phase ``"pool"``). A call made while
+            iterating another call's events, with ``max_live=1``, ends so.
+        keep_sessions: Keep the session files of the processes the backend started
+            (and the transcripts it wrote to re-seed them) in the CLI's config
+            directory. By default they are removed when their process closes.
     """
 
-    cwd: Path = attrs.field(converter=_to_path)
-    model: str | None = None
-    system_prompt: str | None = None
-    append_system_prompt: str | None = None
-    allowed_tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)
-    disallowed_tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)
-    mcp_servers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
-    permission_mode: PermissionMode | None = attrs.field(default=None, validator=_permission_mode)
-    dangerously_skip_permissions: bool = False
-    on_permission: PermissionCallback | None = None
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=_env)
-    cli_path: str | None = None
-    config_dir: Path | None = attrs.field(default=None, converter=_to_optional_path)
-    max_retries: int = attrs.field(default=2, validator=_non_negative_int)
-    startup_timeout: float = attrs.field(default=30.0, validator=_positive)
-    prompt_timeout: float = attrs.field(default=30.0, validator=_positive)
-    turn_timeout: float | None = attrs.field(default=600.0, validator=_positive)
-    close_timeout: float = attrs.field(default=5.0, validator=_positive)
     injection_mode: InjectionMode = attrs.field(default="native_jsonl", validator=_injection_mode)
     max_live: int = attrs.field(default=4, validator=_at_least_one)
     idle_ttl: float | None = attrs.field(default=600.0, validator=_positive)
+    pool_timeout: float = attrs.field(default=30.0, validator=_positive)
+    keep_sessions: bool = False
 
     def conversation_options(self) -> ConversationOptions:
-        """Return the `ConversationOptions` each of the backend's processes runs with.
-
-        Raises:
-            ValueError: If the combination is invalid (the same checks as
-                `ConversationOptions`).
-        """
+        """Return the `ConversationOptions` each of the backend's processes runs with."""
         return ConversationOptions(
-            cwd=self.cwd,
-            cli_path=self.cli_path,
-            env=self.env,
-            config_dir=self.config_dir,
-            model=self.model,
-            system_prompt=self.system_prompt,
-            append_system_prompt=self.append_system_prompt,
-            allowed_tools=self.allowed_tools,
-            disallowed_tools=self.disallowed_tools,
-            mcp_servers=self.mcp_servers,
-            permission_mode=self.permission_mode,
-            dangerously_skip_permissions=self.dangerously_skip_permissions,
-            on_permission=self.on_permission,
-            max_retries=self.max_retries,
-            startup_timeout=self.startup_timeout,
-            prompt_timeout=self.prompt_timeout,
-            turn_timeout=self.turn_timeout,
-            close_timeout=self.close_timeout,
+            **{field.name: getattr(self, field.name) for field in _CONVERSATION_FIELDS}
         )
+
+
+_CONVERSATION_FIELDS: Final = attrs.fields(ConversationOptions)

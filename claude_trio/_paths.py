@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 _NOT_KEY_CHAR = re.compile(r"[^A-Za-z0-9]")
@@ -69,3 +70,18 @@ def session_path(
         ``<config_dir>/projects/<project_key(cwd)>/<session_id>.jsonl``.
     """
     return Path(config_dir) / "projects" / project_key(cwd) / f"{session_id}.jsonl"
+
+
+def remove_session_files(session_file: Path) -> None:
+    """Remove a session's JSONL file and what the CLI keeps for it beside that file.
+
+    Beside ``<session id>.jsonl`` the CLI may keep a directory named by the session id
+    (subagent transcripts, large tool results). Missing files are fine.
+
+    Args:
+        session_file: The session's ``.jsonl`` path, as `session_path` gives it.
+    """
+    session_file.unlink(missing_ok=True)
+    beside = session_file.with_suffix("")
+    if beside != session_file and beside.is_dir() and not beside.is_symlink():
+        shutil.rmtree(beside, ignore_errors=True)

@@ -21,7 +21,7 @@ from typing import Final, final
 import ptyprocess
 import trio
 
-from ._errors import ProcessError, SessionError
+from ._errors import BackendTimeoutError, ProcessError, SessionError
 from ._proctree import TREE_MARK_VAR, ProcessRef, descendants, kill_all, marked, wait_gone
 from ._sanitize import PreparedText, prepare_text
 from ._screen import TerminalScreen, find_dialog, is_ready
@@ -30,6 +30,14 @@ from ._util import single_error_unwrapped
 _READ_SIZE: Final = 65536
 _PASTE_START: Final = b"\x1b[200~"
 _PASTE_END: Final = b"\x1b[201~"
+# Writes go out in pieces about the size of the terminal's input queue, so that a stall
+# is seen within input_timeout of the last byte the CLI read.
+_WRITE_PIECE: Final = 4096
+# A dialog is answered once the screen has been still this long; the answer gets this
+# long to take effect, and is given at most this many times.
+_STILL: Final = 0.2
+_DIALOG_WAIT: Final = 3.0
+_TRUST_ATTEMPTS: Final = 3
 
 
 @final
@@ -46,6 +54,8 @@ class PtyClaudeProcess:
         rows: The height of its terminal.
         screen: The terminal screen as the CLI draws it.
         returncode: The exit status once reaped (negative for a signal), else None.
+        input_timeout: Seconds a write may wait for the CLI to read its terminal before
+            `BackendTimeoutError` (phase ``"input"``).
     """
 
     def __init__(
@@ -57,12 +67,14 @@ class PtyClaudeProcess:
         columns: int,
         rows: int,
         tree_mark: str,
+        input_timeout: float = 30.0,
     ) -> None:
         self.argv = tuple(argv)
         self.pid = pid
         self.rows = rows
         self.screen = TerminalScreen(columns=columns, rows=rows)
         self.returncode: int | None = None
+        self.input_timeout = input_timeout
         self._tree_mark = tree_mark
         self._stream = trio.lowlevel.FdStream(master_fd)
         self._pidfd = os.pidfd_open(pid)
@@ -81,6 +93,7 @@ class PtyClaudeProcess:
         cwd: str | os.PathLike[str],
         columns: int = 120,
         rows: int = 40,
+        input_timeout: float = 30.0,
     ) -> PtyClaudeProcess:
         """Start *argv* on a new PTY.
 
@@ -90,6 +103,7 @@ class PtyClaudeProcess:
             cwd: Its working directory.
             columns: The terminal width.
             rows: The terminal height.
+            input_timeout: Sets `input_timeout`.
 
         Raises:
             ProcessError: If the process could not be started.
@@ -116,6 +130,7 @@ class PtyClaudeProcess:
             columns=columns,
             rows=rows,
             tree_mark=tree_mark,
+            input_timeout=input_timeout,
         )
 
     async def drain(self) -> None:
@@ -153,21 +168,32 @@ class PtyClaudeProcess:
         if not self._eof.is_set():
             await self._output.wait()
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self, *, trust_cwd: bool = False) -> None:
         """Wait until the CLI shows its idle input box.
 
         Needs `drain` to be running. The caller bounds the wait (`trio.fail_after`).
+
+        Args:
+            trust_cwd: Answer the "do you trust this folder?" dialog with yes (Down,
+                then Enter, once the dialog has been still for a moment: the CLI ignores
+                keys sent while it draws it).
 
         Raises:
             SessionError: If a first-run dialog shows instead; it names the setting that
                 prevents the dialog.
             ProcessError: If the process ends first.
         """
+        answers = 0
         while True:
             text = self.screen.text()
             if is_ready(text):
                 return
             dialog = find_dialog(text)
+            trusting = trust_cwd and answers < _TRUST_ATTEMPTS
+            if dialog is not None and trusting and dialog.name == "trust folder":
+                answers += 1
+                await self._answer_trust_dialog()
+                continue
             if dialog is not None:
                 raise SessionError(
                     f"the claude CLI shows the {dialog.name} dialog", screen=text, fix=dialog.fix
@@ -177,10 +203,44 @@ class PtyClaudeProcess:
                 raise self.exit_error("claude exited before it was ready")
             await self.wait_output()
 
+    async def _answer_trust_dialog(self) -> None:
+        await self._wait_still()
+        await self.send_bytes(b"\x1b[B")
+        await self._wait_still()
+        await self.send_bytes(b"\r")
+        with trio.move_on_after(_DIALOG_WAIT):
+            while find_dialog(self.screen.text()) is not None and not self.output_ended:
+                await self.wait_output()
+
+    async def _wait_still(self) -> None:
+        """Wait until the CLI has drawn nothing for `_STILL` seconds (bounded)."""
+        with trio.move_on_after(_DIALOG_WAIT):
+            while not self.output_ended:
+                with trio.move_on_after(_STILL) as still:
+                    await self.wait_output()
+                if still.cancelled_caught:
+                    return
+
     async def send_bytes(self, data: bytes) -> None:
-        """Write raw bytes (keys) to the terminal."""
+        """Write raw bytes (keys) to the terminal.
+
+        Raises:
+            BackendTimeoutError: If the CLI reads nothing of it for `input_timeout`
+                seconds (phase ``"input"``); part of *data* may have been written.
+            trio.BrokenResourceError: If the terminal is gone (the CLI exited).
+        """
         async with self._send_lock:
-            await self._stream.send_all(data)
+            view = memoryview(data)
+            for start in range(0, len(view), _WRITE_PIECE):
+                with trio.move_on_after(self.input_timeout) as stall:
+                    await self._stream.send_all(view[start : start + _WRITE_PIECE])
+                if stall.cancelled_caught:
+                    raise BackendTimeoutError(
+                        "claude stopped reading its terminal",
+                        phase="input",
+                        timeout=self.input_timeout,
+                        screen_tail=self.screen.tail(),
+                    )
 
     async def type_message(self, text: str) -> PreparedText:
         """Type *text* as one user message and submit it.

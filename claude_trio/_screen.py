@@ -44,7 +44,8 @@ _DIALOGS: Final = (
         re.compile(r"Is this a project you created or one you trust"),
         Dialog(
             "trust folder",
-            'set projects["<real path of cwd>"].hasTrustDialogAccepted = true in .claude.json',
+            "pass trust_cwd=True, or set "
+            'projects["<real path of cwd>"].hasTrustDialogAccepted = true in .claude.json',
         ),
     ),
     (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from typing import NoReturn
 
 import trio
 
@@ -45,11 +46,28 @@ def single_error_unwrapped() -> Iterator[None]:
     """Re-raise an exception group holding one `Exception` as that exception.
 
     Wrap a nursery with it in an ``open_*`` context manager, so callers see the error
-    they can handle rather than a group (groups of several errors pass unchanged).
+    they can handle rather than a group (groups of several errors pass unchanged). The
+    exception comes out as it went in: its ``__cause__``, ``__context__`` and
+    ``__suppress_context__`` are those it had, so a caller's ``raise X from err`` keeps
+    its chain.
     """
     try:
         yield
     except BaseExceptionGroup as group:
         if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
+            raise_unchained(group.exceptions[0])
         raise
+
+
+def raise_unchained(exc: BaseException) -> NoReturn:
+    """Raise *exc* from inside an ``except`` block without touching its chain.
+
+    A plain ``raise`` there would set ``__context__`` to the exception being handled,
+    and ``raise ... from None`` would erase a cause the raiser gave.
+    """
+    cause, context, suppress = exc.__cause__, exc.__context__, exc.__suppress_context__
+    try:
+        raise exc
+    finally:
+        exc.__cause__, exc.__context__ = cause, context
+        exc.__suppress_context__ = suppress

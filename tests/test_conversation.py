@@ -235,7 +235,8 @@ async def test_retries_show_status_events(
                 if isinstance(event, SystemMessage):
                     statuses.append(event)
 
-    async with open_conversation(_options(cli, isolated, max_retries=2)) as conversation:
+    env = {**isolated.env, "CLAUDE_CODE_MAX_RETRIES": "2"}
+    async with open_conversation(_options(cli, isolated, max_retries=2, env=env)) as conversation:
         with pytest.raises(OverloadedError):
             await run_turn(conversation)
     assert len(mock_api.main_requests) == 3

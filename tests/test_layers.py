@@ -23,6 +23,8 @@ LAYERS = {
     "_sanitize": 1,
     "_history": 2,
     "_options": 1,
+    "_retry": 1,
+    "_launch": 2,
     "_pty": 3,
     "_watcher": 3,
     "_inject": 3,

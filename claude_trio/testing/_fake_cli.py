@@ -192,6 +192,7 @@ class FakeOptions:
     replay: Path | None
     entrypoint: str
     resume_hint: str
+    fault: str | None = None
     history: tuple[dict[str, Any], ...] = ()
     fork_records: tuple[dict[str, Any], ...] = ()
 
@@ -280,6 +281,7 @@ def settle_options(args: Arguments, env: Mapping[str, str]) -> FakeOptions:
         replay=Path(replay) if replay else None,
         entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or "cli",
         resume_hint=" ".join(["claude", *hint_args, "--resume", session_id]),
+        fault=env.get("FAKE_CLAUDE_FAULT") or None,
         history=tuple(history),
         fork_records=tuple(fork_records),
     )

@@ -100,7 +100,8 @@ class FakeSession:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._exit = loop.create_future()
-        loop.add_reader(self._stdin, self._on_readable)
+        if self.options.fault != "stop-reading":
+            loop.add_reader(self._stdin, self._on_readable)
         for signum, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 0)):
             loop.add_signal_handler(signum, self.finish, code)
         loop.add_signal_handler(signal.SIGWINCH, self._on_resize)
@@ -367,6 +368,10 @@ class FakeSession:
             traceback.print_exception(exc, file=sys.stderr)
             self.finish(70)
             return
+        if self.options.fault == "exit-after-turn" and not task.cancelled():
+            # A CLI that writes its last records and exits at once.
+            self.writer.flush()
+            os._exit(0)
         self.render()
         if self._queue and not self._exiting:
             action = self._queue.popleft()
