@@ -16,6 +16,7 @@ idle slot is closed when a new process needs room under ``max_live``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
@@ -30,7 +31,7 @@ import attrs
 import trio
 
 from ._conversation import Conversation, open_conversation
-from ._errors import BackendError, BackendTimeoutError, ProcessError
+from ._errors import BackendError, BackendTimeoutError, ProcessError, SessionError
 from ._events import Event, ResultMessage, SystemMessage
 from ._history import check_messages, fold_history, hash_history, prompt_text
 from ._inject import seed_transcript
@@ -49,6 +50,7 @@ class BackendStatistics:
     Attributes:
         live: ``claude`` processes alive now (starting and closing ones included).
         busy: Of those, the ones running a turn.
+        closing: Of those, the ones being closed (discarded, evicted or expired).
         spawned: Processes started in all.
         reused: Turns typed into a process that was already live.
         reseeded: Processes started with a history to re-seed.
@@ -61,6 +63,7 @@ class BackendStatistics:
 
     live: int
     busy: int
+    closing: int
     spawned: int
     reused: int
     reseeded: int
@@ -161,6 +164,7 @@ class ClaudeCodeBackend:
         return BackendStatistics(
             live=len(self._slots),
             busy=sum(slot.busy for slot in self._slots),
+            closing=sum(slot.closing for slot in self._slots),
             **self._counts,
         )
 
@@ -258,9 +262,12 @@ class ClaudeCodeBackend:
         self._slots.append(slot)
         try:
             if history and self.options.injection_mode == "native_jsonl":
-                seed = seed_transcript(
-                    options.resolved_config_dir(), options.cwd, session_id, messages
-                )
+                try:
+                    seed = seed_transcript(
+                        options.resolved_config_dir(), options.cwd, session_id, messages
+                    )
+                except OSError as exc:
+                    raise SessionError(f"could not write the re-seed transcript: {exc}") from exc
                 if seed.path is not None:
                     slot.files.append(seed.path)
                     resume = True
@@ -342,7 +349,9 @@ class ClaudeCodeBackend:
             self._slots.remove(slot)
         if not self.options.keep_sessions:
             for path in slot.files:
-                remove_session_files(path)
+                # Clean-up is best effort: a file that cannot go must not end the backend.
+                with contextlib.suppress(OSError):
+                    remove_session_files(path)
         slot.files.clear()
         self._poke()
 

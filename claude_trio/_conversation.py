@@ -16,9 +16,10 @@ import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Final, TypeAlias, final
+from typing import Final, NoReturn, TypeAlias, final
 
 import attrs
 import trio
@@ -36,16 +37,13 @@ from ._normalize import Normalized, RecordStatistics, normalize
 from ._options import ConversationOptions, PermissionCallback, PermissionRequest
 from ._paths import session_path
 from ._pty import PtyClaudeProcess
+from ._retry import RetryNotice, find_retry_notice, retry_refused_error
 from ._sanitize import PreparedText, validate_session_id
-from ._screen import input_box, is_busy
+from ._screen import input_box, is_busy, lines_above_input_box
 from ._turn import TurnManager
 from ._util import check_trio, single_error_unwrapped
 from ._watcher import JsonlWatcher
 
-_RETRY_RE: Final = re.compile(
-    r"(?P<status>\S[^\n]*?) · retrying in (?P<seconds>\d+)\s*s"
-    r" · attempt (?P<attempt>\d+)/(?P<of>\d+)"
-)
 _PERMISSION_RE: Final = re.compile(r"Do you want to proceed\?\n\s*❯ 1\. Yes")
 _SCREEN_INTERVAL: Final = 0.05
 _CHANNEL_SIZE: Final = 32
@@ -82,6 +80,14 @@ class _Failed:
 
 
 @attrs.frozen
+class _WaitRefused:
+    """The CLI announced a retry wait longer than ``max_retry_wait``."""
+
+    notice: RetryNotice
+    generation: int
+
+
+@attrs.frozen
 class _PromptRestored:
     """After an interrupt, the CLI put the prompt back in its input box (no record)."""
 
@@ -92,6 +98,7 @@ _Item: TypeAlias = (
     Normalized
     | SystemMessage
     | _PromptRestored
+    | _WaitRefused
     | _Exited
     | _Failed
     | MessageParseError
@@ -368,6 +375,10 @@ class Conversation:
                     item = await self._receive.receive()
                 except trio.EndOfChannel:
                     item = self._failure or _Exited(await self.process.wait())
+                while isinstance(item, _WaitRefused):
+                    if item.generation == self._generation and not self._interrupting:
+                        await self._refuse_wait(item.notice)
+                    item = await self._receive.receive()
                 if isinstance(item, Normalized):
                     self._records = self._records.counted(item)
                     return item
@@ -394,6 +405,14 @@ class Conversation:
             timeout=bound,
             screen_tail=self.process.screen.tail(),
         )
+
+    async def _refuse_wait(self, notice: RetryNotice) -> NoReturn:
+        """End a turn whose retry would wait longer than ``max_retry_wait``; raise its error."""
+        self.history_diverged = True
+        self._interrupting = True
+        await self.process.send_bytes(_ESC)
+        limit = self.options.max_retry_wait
+        raise retry_refused_error(notice, limit=limit or 0.0, now=datetime.now(UTC))
 
     async def _settle(self, manager: TurnManager) -> None:
         """Interrupt an abandoned turn and read it to its end, within ``close_timeout``."""
@@ -503,7 +522,7 @@ class Conversation:
         await send.send(_Exited(returncode))
 
     async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
-        last_retry: tuple[str, str] | None = None
+        last_retry: tuple[int, int, int] | None = None
         looked_at = -1
         while not self.process.output_ended:
             # Wait only when nothing was drawn since the last look: a screen that
@@ -513,10 +532,16 @@ class Conversation:
             looked_at = self.process.screen.bytes_seen
             if self._manager is not None:
                 text = self.process.screen.text()
-                retry = _RETRY_RE.search(text)
-                if retry is not None and (retry["attempt"], retry["of"]) != last_retry:
-                    last_retry = (retry["attempt"], retry["of"])
-                    await send.send(_retry_status(retry, self.session_id))
+                notice = find_retry_notice(lines_above_input_box(text))
+                if notice is not None and not self._interrupting:
+                    retry = (self._generation, notice.attempt, notice.max_attempts)
+                    # One event per retry of this turn: the wait counts down on screen.
+                    if retry != last_retry:
+                        last_retry = retry
+                        await send.send(_retry_status(notice, self.session_id))
+                        limit = self.options.max_retry_wait
+                        if limit is not None and notice.retry_in > limit:
+                            await send.send(_WaitRefused(notice, self._generation))
                 if _PERMISSION_RE.search(text):
                     await self._answer_permission(text)
                 elif self._interrupting and await self._prompt_came_back():
@@ -610,16 +635,19 @@ def _holds(box: str | None, typed: str) -> bool:
     return bool(first) and box.startswith(first)
 
 
-def _retry_status(match: re.Match[str], session_id: str) -> SystemMessage:
+def _retry_status(notice: RetryNotice, session_id: str) -> SystemMessage:
+    wait = f"retrying in {notice.retry_in:g} s" if notice.retry_in else "retrying now"
     return SystemMessage(
         subtype="api_retry",
-        content=match.group(0),
+        content=f"{notice.status} · {wait} · attempt {notice.attempt}/{notice.max_attempts}",
         level="warning",
         data={
-            "status": match["status"].lstrip("✻✶✳✢·* "),
-            "retry_in_seconds": int(match["seconds"]),
-            "attempt": int(match["attempt"]),
-            "max_attempts": int(match["of"]),
+            "status": notice.status,
+            "http_status": notice.http_status,
+            "retry_in_seconds": notice.retry_in,
+            "attempt": notice.attempt,
+            "max_attempts": notice.max_attempts,
+            "resets": notice.resets,
         },
         session_id=session_id,
     )

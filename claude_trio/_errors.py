@@ -158,15 +158,21 @@ class APIError(BackendError):
     """The Anthropic API, as the CLI reached it, answered a turn with an error.
 
     Attributes:
-        status: The HTTP status, when the CLI's error text names one; otherwise None.
+        status: The HTTP status, when the CLI names one; otherwise None.
+        retry_after: Seconds the API asked to wait before trying again, when the CLI
+            announced it (the turn was ended rather than sit through a wait longer than
+            ``max_retry_wait``); otherwise None.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
     def _fields(self) -> dict[str, object]:
-        return {"status": self.status}
+        return {"status": self.status, "retry_after": self.retry_after}
 
 
 class AuthError(APIError):
@@ -174,11 +180,13 @@ class AuthError(APIError):
 
 
 class RateLimitError(APIError):
-    """The API refused the turn for a rate limit (HTTP 429).
+    """The API refused the turn for a rate limit (HTTP 429) or a subscription usage limit.
 
     Attributes:
-        retry_after: Seconds to wait before trying again, when known.
-        reset_at: When the limit resets (timezone-aware), when known.
+        retry_after: Seconds to wait before trying again, when known: the wait the CLI
+            announced, or the time until ``reset_at``.
+        reset_at: When the limit resets (timezone-aware), when the CLI shows it (a
+            subscription's usage limit).
     """
 
     def __init__(
@@ -189,12 +197,11 @@ class RateLimitError(APIError):
         retry_after: float | None = None,
         reset_at: _dt.datetime | None = None,
     ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, status=status, retry_after=retry_after)
         self.reset_at = reset_at
 
     def _fields(self) -> dict[str, object]:
-        return {**super()._fields(), "retry_after": self.retry_after, "reset_at": self.reset_at}
+        return {**super()._fields(), "reset_at": self.reset_at}
 
 
 class OverloadedError(APIError):

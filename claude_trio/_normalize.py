@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar, final
 
 import attrs
@@ -56,7 +56,6 @@ from ._errors import (
     APIError,
     AuthError,
     OverloadedError,
-    RateLimitError,
 )
 from ._events import (
     AssistantMessage,
@@ -73,6 +72,7 @@ from ._events import (
     Usage,
     UserMessage,
 )
+from ._retry import rate_limit_error
 
 __all__ = [
     "CostState",
@@ -361,13 +361,13 @@ def _user(record: rec.UserRecord, _: ParsedRecord) -> _Outcome:
     return (message,), signal
 
 
-def _assistant(record: rec.AssistantRecord, _: ParsedRecord) -> _Outcome:
+def _assistant(record: rec.AssistantRecord, parsed: ParsedRecord) -> _Outcome:
     message = record.message
     session_id = _session_id(record)
     if record.is_api_error_message:
         text = "\n".join(b.text for b in message.content if isinstance(b, rec.TextBlockRecord))
         return (), TurnFailed(
-            error=_api_error(record, text),
+            error=_api_error(record, text, parsed.raw),
             kind=record.error,
             api_error=record.api_error,
             text=text,
@@ -488,7 +488,7 @@ def _usage(usage: rec.UsageRecord | None) -> Usage:
     )
 
 
-def _api_error(record: rec.AssistantRecord, text: str) -> APIError:
+def _api_error(record: rec.AssistantRecord, text: str, raw: Mapping[str, Any]) -> APIError:
     message = text or f"API error ({record.error or 'unknown'})"
     status = record.api_error_status
     if status is None and (match := _API_ERROR_STATUS.match(text)):
@@ -497,8 +497,12 @@ def _api_error(record: rec.AssistantRecord, text: str) -> APIError:
         return APIConnectionError(message, status=status)
     if record.error == "authentication_failed" or status == 401:
         return AuthError(message, status=status or 401)
-    if record.error == "rate_limit" or status == 429:
-        return RateLimitError(message, status=status or 429)
+    if record.error == "rate_limit" or record.api_error == "usage_limit_reached" or status == 429:
+        # A usage limit's record holds its exact reset; the wait is counted from it.
+        now = record.timestamp or datetime.now(UTC)
+        error = rate_limit_error(message, notice=None, now=now, record=raw)
+        error.status = status or 429
+        return error
     if status == 529:
         return OverloadedError(message, status=529)
     return APIError(message, status=status)

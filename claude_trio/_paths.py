@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -78,10 +79,14 @@ def remove_session_files(session_file: Path) -> None:
     Beside ``<session id>.jsonl`` the CLI may keep a directory named by the session id
     (subagent transcripts, large tool results). Missing files are fine.
 
+    Raises:
+        OSError: If a file that is there cannot be removed.
+
     Args:
         session_file: The session's ``.jsonl`` path, as `session_path` gives it.
     """
-    session_file.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        session_file.unlink()
     beside = session_file.with_suffix("")
     if beside != session_file and beside.is_dir() and not beside.is_symlink():
         shutil.rmtree(beside, ignore_errors=True)

@@ -128,6 +128,19 @@ def input_box(text: str) -> str | None:
     return "\n".join([first, *rest]).strip()
 
 
+def lines_above_input_box(text: str, count: int = 3) -> str:
+    """Return the *count* rows just above the input box of the rendered screen *text*.
+
+    That is where the CLI draws its status while it works (the spinner, the retry
+    line and its hint); "" when no input box shows.
+    """
+    matches = list(_BOX_RE.finditer(text))
+    if not matches:
+        return ""
+    above = text[: matches[-1].start()].split("\n")[:-1]
+    return "\n".join(above[-count:])
+
+
 def is_busy(text: str) -> bool:
     """Return whether the rendered screen *text* shows a turn in progress."""
     return "esc to interrupt" in text

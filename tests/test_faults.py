@@ -3,6 +3,7 @@ leaves nothing behind, and hurts no other conversation."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import stat
@@ -23,14 +24,17 @@ from claude_trio import (
     CLIVersionWarning,
     ConversationOptions,
     Event,
+    OverloadedError,
     PermissionRequest,
     ProcessError,
+    RateLimitError,
     ResultMessage,
     SessionError,
     SystemMessage,
     open_conversation,
 )
-from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest
+from claude_trio._retry import find_retry_notice, retry_refused_error
+from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest, error_reply
 
 from .helpers import assistant_texts
 
@@ -65,6 +69,16 @@ async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[
             events.append(event)
     assert isinstance(events[-1], ResultMessage)
     return events
+
+
+async def _collect(
+    backend: ClaudeCodeBackend, messages: Sequence[Message], into: list[SystemMessage]
+) -> None:
+    """Run a turn, keeping its status events in *into*, up to its end or its error."""
+    with trio.fail_after(TURN):
+        async for event in backend.complete(messages):
+            if isinstance(event, SystemMessage):
+                into.append(event)
 
 
 def _session_files(config: IsolatedConfig) -> list[Path]:
@@ -437,3 +451,71 @@ async def test_session_files_are_removed_unless_kept(
     kept = _session_files(isolated)
     assert len(kept) == 1
     assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+
+
+# --- retries and rate limits ----------------------------------------------------------------
+
+
+def _without_retries_env(config: IsolatedConfig) -> dict[str, str]:
+    return {k: v for k, v in config.env.items() if k != "CLAUDE_CODE_MAX_RETRIES"}
+
+
+async def test_a_long_retry_after_reaches_the_caller_in_seconds(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    # Defaults: max_retries 2, max_retry_wait 10 s; the mock's 429 says retry-after: 30.
+    options = _options(cli, isolated, env=_without_retries_env(isolated))
+    statuses: list[SystemMessage] = []
+    async with ClaudeCodeBackend(options) as backend:
+        started = trio.current_time()
+        with pytest.raises(RateLimitError) as caught:
+            await _collect(backend, [{"role": "user", "content": "ERR429 x"}], statuses)
+        elapsed = trio.current_time() - started
+        events = await _ask(backend, [{"role": "user", "content": "after the limit"}])
+    assert elapsed < 10
+    assert caught.value.retry_after is not None
+    assert 30 <= caught.value.retry_after <= 40
+    assert [s.subtype for s in statuses] == ["api_retry"]
+    assert statuses[0].data["attempt"] == 1
+    assert statuses[0].data["retry_in_seconds"] == caught.value.retry_after
+    assert assistant_texts(events) == ["echo: after the limit"]
+    assert [r.prompt for r in mock_api.main_requests] == ["ERR429 x", "after the limit"]
+
+
+async def test_each_announced_retry_is_one_event_of_its_turn(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    env = {**_without_retries_env(isolated), "CLAUDE_CODE_MAX_RETRIES": "3"}
+    options = _options(cli, isolated, env=env)
+    async with ClaudeCodeBackend(options) as backend:
+        history: list[Message] = []
+        for turn in range(2):
+            mock_api.enqueue(error_reply(429, retry_after=1), error_reply(429, retry_after=1))
+            history.append({"role": "user", "content": f"turn {turn}"})
+            events = await _ask(backend, history)
+            history.append({"role": "assistant", "content": f"echo: turn {turn}"})
+            retries = [e for e in events if isinstance(e, SystemMessage)]
+            assert [e.data["attempt"] for e in retries] == [1, 2]
+            assert all(1 <= e.data["retry_in_seconds"] <= 3 for e in retries)
+            assert assistant_texts(events) == [f"echo: turn {turn}"]
+
+
+def test_a_retry_wait_past_the_bound_names_its_error() -> None:
+    now = datetime.datetime(2026, 11, 30, 0, 30, tzinfo=datetime.UTC)
+    limit = _retry_error("✻ 5-hour limit reached · retrying in 7s (3:54am) · attempt 1/2", now)
+    assert isinstance(limit, RateLimitError)
+    assert limit.reset_at == datetime.datetime(2026, 11, 30, 3, 54, tzinfo=datetime.UTC)
+    assert limit.retry_after == 7
+    overloaded = _retry_error("✻ 529 Overloaded · retrying in 12s · attempt 3/4", now)
+    assert isinstance(overloaded, OverloadedError)
+    assert overloaded.retry_after == 12
+    unnamed = _retry_error("✻ API error · retrying in 1m 30s · attempt 1/2", now)
+    assert isinstance(unnamed, RateLimitError)
+    assert unnamed.status is None
+    assert unnamed.retry_after == 90
+
+
+def _retry_error(line: str, now: datetime.datetime) -> BackendError:
+    notice = find_retry_notice(line)
+    assert notice is not None
+    return retry_refused_error(notice, limit=5, now=now)

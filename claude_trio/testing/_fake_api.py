@@ -25,6 +25,9 @@ _RETRYABLE: Final = frozenset({401, 408, 409, 429})
 _SERVER_ISSUE: Final = "This is a server-side issue, usually temporary — try again in a moment."
 
 
+_LONGEST_RETRY_AFTER: Final = 60.0
+
+
 class ApiError(Exception):
     """A request that failed, and how the CLI reports it.
 
@@ -60,7 +63,12 @@ class ApiError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Whether the CLI tries the request again (connection errors included)."""
+        """Whether the CLI tries the request again (connection errors included).
+
+        A ``retry-after`` over a minute is not waited for: the error shows at once.
+        """
+        if self.retry_after is not None and self.retry_after > _LONGEST_RETRY_AFTER:
+            return False
         return self.status is None or self.status in _RETRYABLE or self.status >= 500
 
 
@@ -358,7 +366,27 @@ def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErro
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
-    """Seconds before retry number *attempt* (1-based), as the CLI spaces them (FACTS.md §8)."""
+    """Seconds before retry number *attempt* (1-based), as the CLI spaces them.
+
+    The larger of ``retry-after`` (plus the CLI's jitter, 0-25 %, taken here as 12.5 %)
+    and an exponential backoff from 0.5 s, capped at 32 s (tests/samples/README_retry.txt).
+    """
+    exponential = min(0.5 * 2.0 ** (attempt - 1), 32.0) * 1.1
     if retry_after is not None:
-        return retry_after
-    return min(0.5 * 2.0 ** (attempt - 1), 32.0) * 1.1
+        return max(retry_after * 1.125, exponential)
+    return exponential
+
+
+def retry_wait_text(seconds: float) -> str:
+    """The wait as the CLI's retry line counts it down: ``34s``, ``1m 10s``, ``7m``, ``2h``."""
+    whole = math.ceil(seconds)
+    if whole <= 0:
+        return ""
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    while parts and parts[0][0] == 0:
+        parts.pop(0)
+    if whole >= 300:
+        parts = parts[:1]
+    return " ".join(f"{value}{unit}" for value, unit in parts)

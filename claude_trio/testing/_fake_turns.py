@@ -15,12 +15,11 @@ import asyncio
 import copy
 import hashlib
 import json
-import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _fake_chain as chain
-from ._fake_api import ApiClient, ApiError, StreamState, backoff, error_text
+from ._fake_api import ApiClient, ApiError, StreamState, backoff, error_text, retry_wait_text
 from ._fake_context import SessionContext, first_turn_attachments, prompt_snapshot
 from ._fake_input import BashInput, Prompt
 from ._fake_records import (
@@ -230,7 +229,7 @@ class TurnRunner:
         )
         self._started = 0.0
         self._state: StreamState | None = None
-        self._retry: tuple[float, int] | None = None
+        self._retry: tuple[float, int, ApiError] | None = None
 
     # --- the status line ---------------------------------------------------------------------
 
@@ -238,10 +237,15 @@ class TurnRunner:
         """Put the spinner, or the retry countdown, on the status line."""
         now = time.monotonic()
         if self._retry is not None:
-            deadline, attempt = self._retry
-            seconds = max(math.ceil(deadline - now), 1)
+            deadline, attempt, error = self._retry
             of = self.options.max_retries
-            self.session.status = [f"✻ API error · retrying in {seconds}s · attempt {attempt}/{of}"]
+            # The first retries name no status; from the third (or the last) on, the error.
+            status = "API error"
+            if attempt >= min(3, of) and error.status is not None:
+                status = f"{error.status} {error.message}"
+            wait = retry_wait_text(deadline - now)
+            when = f"retrying in {wait}" if wait else "retrying…"
+            self.session.status = [f"✻ {status} · {when} · attempt {attempt}/{of}"]
         else:
             tokens = self._state.deltas if self._state is not None else 0
             self.session.status = [f"✻ Thinking… ({int(now - self._started)}s · ↓ {tokens} tokens)"]
@@ -469,7 +473,7 @@ class TurnRunner:
                 ):
                     raise _Failed(error, repeated_529=overloaded >= _MAX_529) from None
                 delay = backoff(attempt, error.retry_after) * self.options.retry_scale
-                await self._wait_retry(delay, attempt)
+                await self._wait_retry(delay, attempt, error)
             else:
                 self.recorder.api_ms += int((time.monotonic() - started) * 1000)
                 return
@@ -482,9 +486,9 @@ class TurnRunner:
         except ApiError as error:
             raise _Failed(error, repeated_529=False) from None
 
-    async def _wait_retry(self, delay: float, attempt: int) -> None:
+    async def _wait_retry(self, delay: float, attempt: int, error: ApiError) -> None:
         deadline = time.monotonic() + delay
-        self._retry = (deadline, attempt)
+        self._retry = (deadline, attempt, error)
         try:
             while (remaining := deadline - time.monotonic()) > 0:
                 self.refresh_status()
