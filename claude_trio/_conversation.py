@@ -24,6 +24,7 @@ from typing import Final, NoReturn, TypeAlias, final
 import attrs
 import trio
 
+from ._environment import config_dir_of
 from ._errors import (
     BackendError,
     BackendTimeoutError,
@@ -32,6 +33,7 @@ from ._errors import (
     SessionError,
 )
 from ._events import Event, SystemMessage
+from ._launch import prepared_launch
 from ._locate import find_cli
 from ._normalize import Normalized, RecordStatistics, normalize
 from ._options import ConversationOptions, PermissionCallback, PermissionRequest
@@ -664,35 +666,6 @@ def _permission_request(screen: str) -> PermissionRequest:
     return PermissionRequest(tool=tool, detail="\n".join(body[1:]), screen=screen)
 
 
-def _build_argv(
-    cli: Path, options: ConversationOptions, *, session_id: str, resume: bool
-) -> list[str]:
-    argv = [str(cli), "--resume" if resume else "--session-id", session_id]
-    if not options.slash_commands:
-        argv.append("--disable-slash-commands")
-    if options.model:
-        argv += ["--model", options.model]
-    if options.system_prompt is not None:
-        argv += ["--system-prompt", options.system_prompt]
-    if options.append_system_prompt is not None:
-        argv += ["--append-system-prompt", options.append_system_prompt]
-    if options.allowed_tools:
-        argv.append("--allowedTools=" + ",".join(options.allowed_tools))
-    if options.disallowed_tools:
-        argv.append("--disallowedTools=" + ",".join(options.disallowed_tools))
-    if options.mcp_servers:
-        config = {
-            "mcpServers": {name: dict(server) for name, server in options.mcp_servers.items()}
-        }
-        argv += ["--mcp-config", json.dumps(config), "--strict-mcp-config"]
-    if options.permission_mode is not None:
-        argv += ["--permission-mode", options.permission_mode]
-    if options.dangerously_skip_permissions:
-        argv.append("--dangerously-skip-permissions")
-    argv += options.extra_args
-    return argv
-
-
 def _check_onboarding(env: dict[str, str]) -> None:
     if env.get("CLAUDE_CONFIG_DIR"):
         settings_file = Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json"
@@ -755,7 +728,7 @@ async def open_conversation(
     cli = find_cli(options.cli_path, env={**os.environ, **options.env})
     _check_onboarding(env)
     cwd = options.cwd.resolve()
-    path = session_path(options.resolved_config_dir(), cwd, sid)
+    path = session_path(config_dir_of(env), cwd, sid)
     offset = line_number = 0
     if resume is not None:
         try:
@@ -766,46 +739,48 @@ async def open_conversation(
         line_number = data.count(b"\n")
     elif path.exists():
         raise SessionError(f"session id {sid} is already in use: {path} exists")
-    argv = _build_argv(cli, options, session_id=sid, resume=resume is not None)
-    watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
-    proc = PtyClaudeProcess.spawn(
-        argv,
-        env=env,
-        cwd=cwd,
-        columns=options.columns,
-        rows=options.rows,
-        input_timeout=options.input_timeout,
-    )
-    send, receive = trio.open_memory_channel[_Item](_CHANNEL_SIZE)
-    try:
-        with receive, single_error_unwrapped():
-            async with trio.open_nursery() as nursery:
-                conversation = Conversation(
-                    session_id=sid,
-                    session_file=path,
-                    options=options,
-                    process=proc,
-                    receive=receive,
-                )
-                conversation._delivered = offset
-                with send:
-                    guarded = conversation._guarded
-                    nursery.start_soon(guarded, _drain(proc), send.clone())
-                    nursery.start_soon(guarded, partial(conversation._tail, watcher), send.clone())
-                    nursery.start_soon(guarded, conversation._watch_exit, send.clone())
-                    nursery.start_soon(guarded, conversation._watch_screen, send.clone())
-                with trio.move_on_after(options.startup_timeout) as startup:
-                    await proc.wait_ready(trust_cwd=options.trust_cwd)
-                if startup.cancelled_caught:
-                    raise BackendTimeoutError(
-                        "claude did not show its input box in time",
-                        phase="startup",
-                        timeout=options.startup_timeout,
-                        screen_tail=proc.screen.tail(),
+    with prepared_launch(options, cli=cli, session_id=sid, resume=resume is not None) as launch:
+        watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
+        proc = PtyClaudeProcess.spawn(
+            launch.argv,
+            env=launch.env,
+            cwd=cwd,
+            columns=options.columns,
+            rows=options.rows,
+            input_timeout=options.input_timeout,
+        )
+        send, receive = trio.open_memory_channel[_Item](_CHANNEL_SIZE)
+        try:
+            with receive, single_error_unwrapped():
+                async with trio.open_nursery() as nursery:
+                    conversation = Conversation(
+                        session_id=sid,
+                        session_file=path,
+                        options=options,
+                        process=proc,
+                        receive=receive,
                     )
-                yield conversation
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.move_on_after(options.close_timeout, shield=True):
-            await watcher.aclose()
-        await proc.aclose(grace=options.close_timeout)
+                    conversation._delivered = offset
+                    with send:
+                        guarded = conversation._guarded
+                        nursery.start_soon(guarded, _drain(proc), send.clone())
+                        nursery.start_soon(
+                            guarded, partial(conversation._tail, watcher), send.clone()
+                        )
+                        nursery.start_soon(guarded, conversation._watch_exit, send.clone())
+                        nursery.start_soon(guarded, conversation._watch_screen, send.clone())
+                    with trio.move_on_after(options.startup_timeout) as startup:
+                        await proc.wait_ready(trust_cwd=options.trust_cwd)
+                    if startup.cancelled_caught:
+                        raise BackendTimeoutError(
+                            "claude did not show its input box in time",
+                            phase="startup",
+                            timeout=options.startup_timeout,
+                            screen_tail=proc.screen.tail(),
+                        )
+                    yield conversation
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.move_on_after(options.close_timeout, shield=True):
+                await watcher.aclose()
+            await proc.aclose(grace=options.close_timeout)

@@ -9,38 +9,10 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
+from ._environment import check_env_conflicts, child_env, config_dir_of
+
 PermissionMode: TypeAlias = Literal["default", "acceptEdits", "plan", "auto", "bypassPermissions"]
 _PERMISSION_MODES: Final = ("default", "acceptEdits", "plan", "auto", "bypassPermissions")
-
-# Variables a conversation takes from the caller's environment; everything else is left
-# out, so a stray ANTHROPIC_API_KEY or CLAUDECODE cannot change what the CLI does.
-_INHERITED_ENV: Final = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TMPDIR",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "XDG_CONFIG_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_DATA_HOME",
-    "XDG_STATE_HOME",
-    "XDG_RUNTIME_DIR",
-    "CLAUDE_CONFIG_DIR",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -218,39 +190,33 @@ class ConversationOptions:
                 raise ValueError(f"MCP server {name!r} must map a name to a dict")
 
     def __attrs_post_init__(self) -> None:
-        given = self.env.get("CLAUDE_CODE_MAX_RETRIES")
-        if self.max_retries is not None and given is not None and given != str(self.max_retries):
-            raise ValueError(
-                f"max_retries={self.max_retries} and env CLAUDE_CODE_MAX_RETRIES={given!r} "
-                "disagree: give one of them"
-            )
-        given = self.env.get("CLAUDE_CONFIG_DIR")
-        if self.config_dir is not None and given and Path(given).absolute() != self.config_dir:
-            raise ValueError(
-                f"config_dir={str(self.config_dir)!r} and env CLAUDE_CONFIG_DIR={given!r} "
-                "disagree: give one of them"
-            )
+        check_env_conflicts(
+            self.env,
+            config_dir=self.config_dir,
+            max_retries=self.max_retries,
+            nonessential_traffic=self.nonessential_traffic,
+            background_tasks=self.background_tasks,
+        )
 
-    def child_env(self) -> dict[str, str]:
-        """Return the whole environment the CLI is started with."""
-        env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
-        env.setdefault("TERM", "xterm-256color")
-        env.setdefault("LANG", "C.UTF-8")
-        env["CLAUDE_CODE_MAX_RETRIES"] = "2"
-        if self.max_retries is not None:
-            env["CLAUDE_CODE_MAX_RETRIES"] = str(self.max_retries)
-        if self.config_dir is not None:
-            env["CLAUDE_CONFIG_DIR"] = str(self.config_dir)
-        env.update(self.env)
-        env["TERM"] = env.get("TERM") or "xterm-256color"
-        return env
+    def child_env(self, *, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """Return the whole environment the CLI is started with.
+
+        Four layers, each beating the ones before: the variables passed through from
+        *environ* (the caller's environment), the library's defaults, the options, and
+        *env* as given. :doc:`/backend` lists each layer's variables.
+        """
+        return child_env(
+            env=self.env,
+            config_dir=self.config_dir,
+            max_retries=self.max_retries,
+            nonessential_traffic=self.nonessential_traffic,
+            background_tasks=self.background_tasks,
+            environ=environ,
+        )
 
     def resolved_config_dir(self) -> Path:
         """Return the config directory the CLI will use with `child_env`."""
-        env = self.child_env()
-        if env.get("CLAUDE_CONFIG_DIR"):
-            return Path(env["CLAUDE_CONFIG_DIR"])
-        return Path(env.get("HOME") or Path.home()) / ".claude"
+        return config_dir_of(self.child_env())
 
 
 InjectionMode: TypeAlias = Literal["native_jsonl", "concat_message"]

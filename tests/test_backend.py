@@ -342,7 +342,12 @@ async def test_every_option_reaches_the_cli(
     tools = {tool["name"] for tool in request.body["tools"]}
     assert "Write" not in tools
     assert "Bash" in tools
-    for flag in ("--model", "--system-prompt", "--permission-mode", "--disable-slash-commands"):
+    for flag in (
+        "--model",
+        "--system-prompt-file",
+        "--permission-mode",
+        "--disable-slash-commands",
+    ):
         assert flag in argv
     assert "--disallowedTools=Write" in argv
     assert "--allowedTools=Bash(echo:*)" in argv

@@ -33,6 +33,7 @@ from claude_trio import (
     SystemMessage,
     open_conversation,
 )
+from claude_trio._normalize import normalize as real_normalize
 from claude_trio._retry import find_retry_notice, retry_refused_error
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest, error_reply
 
@@ -229,16 +230,12 @@ async def test_a_failing_conversation_task_fails_only_its_turn(
     mock_api: MockAnthropicAPI,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import claude_trio._conversation as conversation_module
-
-    real_normalize = conversation_module.normalize
-
     def normalize(line: str, **kwargs: Any) -> Any:
         if "BREAK_ME" in line:
             raise RuntimeError("a bug in the record reader")
         return real_normalize(line, **kwargs)
 
-    monkeypatch.setattr(conversation_module, "normalize", normalize)
+    monkeypatch.setattr("claude_trio._conversation.normalize", normalize)
     other: list[Event] = []
     async with ClaudeCodeBackend(_options(cli, isolated)) as backend:
         async with trio.open_nursery() as nursery:

@@ -24,6 +24,7 @@ LAYERS = {
     "_history": 2,
     "_options": 1,
     "_retry": 1,
+    "_environment": 0,
     "_launch": 2,
     "_pty": 3,
     "_watcher": 3,

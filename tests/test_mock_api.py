@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anthropic

@@ -61,6 +61,8 @@ _VALUE_OPTIONS: Final = {
     "--model": "<model>",
     "--system-prompt": "<prompt>",
     "--append-system-prompt": "<prompt>",
+    "--system-prompt-file": "<file>",
+    "--append-system-prompt-file": "<file>",
     "--settings": "<file-or-json>",
     "--setting-sources": "<sources>",
     "--fallback-model": "<model>",
@@ -268,8 +270,8 @@ def settle_options(args: Arguments, env: Mapping[str, str]) -> FakeOptions:
         permission_mode=mode,
         disable_slash_commands="--disable-slash-commands" in args.flags,
         model=args.values.get("--model") or DEFAULT_MODEL,
-        system_prompt=args.values.get("--system-prompt"),
-        append_system_prompt=args.values.get("--append-system-prompt"),
+        system_prompt=_prompt_option(args, "--system-prompt"),
+        append_system_prompt=_prompt_option(args, "--append-system-prompt"),
         disallowed_tools=tuple(disallowed),
         initial_prompt=args.prompt,
         cwd=cwd,
@@ -285,6 +287,17 @@ def settle_options(args: Arguments, env: Mapping[str, str]) -> FakeOptions:
         history=tuple(history),
         fork_records=tuple(fork_records),
     )
+
+
+def _prompt_option(args: Arguments, flag: str) -> str | None:
+    """The value of *flag*, or the content of the file ``<flag>-file`` names."""
+    path = args.values.get(f"{flag}-file")
+    if path is None:
+        return args.values.get(flag)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StartupExit(1, f"Error: cannot read {flag}-file {path}: {exc}") from None
 
 
 def _session(
