@@ -94,6 +94,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def stress(session: nox.Session) -> None:
+    """Run the fault suite at full size: 500 random cancellations per CLI, faults x20."""
+    install_claude_cli(session)
+    session.install("-e", ".[testing]", *TEST_DEPS)
+    session.env["CLAUDE_TRIO_STORM"] = "500"
+    session.run("pytest", "tests/test_storm.py", "-s", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install(*LINT_DEPS)

@@ -30,5 +30,5 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_nox_has_the_sessions_the_readme_names() -> None:
     noxfile = (ROOT / "noxfile.py").read_text()
-    for session in ("tests", "lint", "typecheck", "docs", "bench", "demo"):
+    for session in ("tests", "lint", "typecheck", "docs", "bench", "stress", "demo"):
         assert re.search(rf"^def {session}\(session", noxfile, flags=re.MULTILINE), session

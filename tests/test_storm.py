@@ -73,12 +73,11 @@ async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[
     return events
 
 
-async def _wait_closed(backend: ClaudeCodeBackend) -> float:
-    """Wait until no process of *backend* is closing; return how long that took."""
-    started = trio.current_time()
+async def _wait_closed(backend: ClaudeCodeBackend) -> None:
+    """Wait until no process of *backend* is closing."""
     for _ in range(int(TEARDOWN_BOUND / 0.005)):
         if not backend.statistics().closing:
-            return trio.current_time() - started
+            return
         await trio.sleep(0.005)
     raise AssertionError(f"processes still closing after {TEARDOWN_BOUND} s")
 
@@ -108,6 +107,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 
 async def test_cancellation_storm(
     cli: Path,
+    fake_cli: Path,
     isolated: IsolatedConfig,
     mock_api: MockAnthropicAPI,
     leak_mark: str,
@@ -117,6 +117,7 @@ async def test_cancellation_storm(
     temp_before = _private_temp_dirs()
     teardowns: list[float] = []
     cancelled = completed = 0
+    label, max_delay = ("fake", 1.5) if cli == fake_cli else ("real", 3.0)
     async with ClaudeCodeBackend(_options(cli, isolated, max_live=2)) as backend:
         history: list[Message] = []
         for number in range(STORM):
@@ -131,12 +132,15 @@ async def test_cancellation_storm(
                     {"role": "assistant", "content": "noted"},
                     {"role": "user", "content": f"SLOW0.5 reseed {number}"},
                 ]
-            with trio.move_on_after(rng.uniform(0.0, 1.5)) as scope:
+            # The real CLI takes about a second to start and answer: give it the time.
+            deadline = trio.current_time() + rng.uniform(0.0, max_delay)
+            with trio.move_on_at(deadline) as scope:
                 events = await _ask(backend, history)
             if scope.cancelled_caught:
                 cancelled += 1
                 history = []
-                teardowns.append(await _wait_closed(backend))
+                await _wait_closed(backend)
+                teardowns.append(trio.current_time() - deadline)
             else:
                 completed += 1
                 reply = "".join(assistant_texts(events))
@@ -153,7 +157,7 @@ async def test_cancellation_storm(
     with capsys.disabled():
         if teardowns:
             print(
-                f"\n{cli.name}: {STORM} calls, {cancelled} cancelled, {completed} completed; "
+                f"\n{label} CLI: {STORM} calls, {cancelled} cancelled, {completed} completed; "
                 f"teardown after cancel: p50 {_percentile(teardowns, 0.5) * 1000:.0f} ms, "
                 f"p99 {_percentile(teardowns, 0.99) * 1000:.0f} ms, "
                 f"max {max(teardowns) * 1000:.0f} ms"
