@@ -139,7 +139,7 @@ async def bench_overhead(options: BackendOptions, turns: int, warmup: int) -> No
                 else:
                     took_backend = await timed(backend.complete(messages))
                     took_conversation = await timed(conversation.turn(text))
-            messages.append({"role": "assistant", "content": "ok"})
+            messages.append({"role": "assistant", "content": f"echo: {text}"})
             if number >= warmup:
                 via_backend.append(took_backend)
                 via_conversation.append(took_conversation)

@@ -34,7 +34,7 @@ from ._events import (
     Usage,
     UserMessage,
 )
-from ._history import check_messages, fold_history, hash_history
+from ._history import History, check_messages, fold_history, hash_history, parse_history
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
 from ._normalize import (
     CostState,
@@ -87,6 +87,7 @@ __all__ = [
     "ConversationStatistics",
     "CostState",
     "Event",
+    "History",
     "InjectionMode",
     "InputError",
     "JsonlWatcher",
@@ -129,6 +130,7 @@ __all__ = [
     "open_backend",
     "open_claude_pty",
     "open_conversation",
+    "parse_history",
     "prepare_text",
     "project_key",
     "session_path",

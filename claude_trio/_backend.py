@@ -1,12 +1,13 @@
 """The backend: ``complete(messages)`` over a pool of live conversations.
 
 Each live ``claude`` process is a *slot*: a task in the backend's nursery that holds one
-`open_conversation` block open while the process is useful. A slot is keyed by
-`hash_history` of the history its process holds. ``complete(messages)`` looks up
-``hash_history(messages[:-1])``: an idle slot with that key gets the new user message
+`open_conversation` block open while the process is useful. A slot is keyed by how its
+process was started (the call's namespace, model and system prompt) and by
+`hash_history` of the history it holds. ``complete(messages)`` looks up the same start
+and ``hash_history(messages[:-1])``: an idle slot with that key gets the new user message
 typed into it; otherwise a new process is started, fresh for an empty history, else
 re-seeded with the history (``native_jsonl`` or ``concat_message``). After the turn the
-slot is re-keyed by the history including the new message.
+slot is re-keyed by the history including the new message and the reply it produced.
 
 A slot whose turn failed, was interrupted or was abandoned holds a history the caller
 does not have (the CLI keeps the failed prompt), so it is closed, never reused. Idle slots
@@ -32,11 +33,11 @@ import trio
 
 from ._conversation import Conversation, open_conversation
 from ._errors import BackendError, BackendTimeoutError, ProcessError, SessionError
-from ._events import Event, ResultMessage, SystemMessage
-from ._history import check_messages, fold_history, hash_history, prompt_text
+from ._events import AssistantMessage, Event, ResultMessage, SystemMessage, TextBlock
+from ._history import History, fold_history, parse_history
 from ._inject import seed_transcript
 from ._locate import PINNED_CLI_VERSION, find_cli
-from ._options import BackendOptions
+from ._options import BackendOptions, ConversationOptions
 from ._paths import remove_session_files
 from ._util import check_trio, single_error_unwrapped
 
@@ -73,8 +74,17 @@ class BackendStatistics:
     failed: int
 
 
+@attrs.frozen
+class _Start:
+    """How a slot's process was started, as far as a call can choose it."""
+
+    namespace: str
+    options: ConversationOptions
+
+
 @attrs.define(eq=False)
 class _Slot:
+    start: _Start
     key: str
     last_used: float
     session_id: str
@@ -174,34 +184,62 @@ class ClaudeCodeBackend:
             slot.conversation.session_id for slot in self._slots if slot.conversation is not None
         ]
 
-    def complete(self, messages: Sequence[Mapping[str, Any]]) -> AsyncGenerator[Event, None]:
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        namespace: str = "",
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> AsyncGenerator[Event, None]:
         """Answer the last user message of *messages*; iterate over the events.
 
         The messages are checked at once, before any process is touched. The events are
         those of `Conversation.turn`: assistant messages (one per content block), tool
         results, retry status, and last a `ResultMessage`.
 
+        A live process is reused only when everything it was started with and everything
+        it holds match the call: the same *namespace*, *model* and *system_prompt*, and a
+        history with the same `hash_history` (the human turns and the assistant's text).
+        Otherwise a new process is started and re-seeded with the history.
+
         Args:
             messages: The conversation in the Messages API shape, ending with the user's
                 new message (text only: the CLI is typed into).
+            namespace: Whose conversation this is (a tenant, a user). Calls of different
+                namespaces never share a process, even with identical histories.
+            model: The model for this call (``--model``), instead of the options'.
+            system_prompt: The system prompt for this call (``--system-prompt``),
+                instead of the options'.
 
         Raises:
             InputError: If *messages* is not a valid conversation ending with a user's
                 text message (raised by this call, not by the iteration).
+            TypeError: If *namespace* is not a string.
             RuntimeError: If the backend is not open.
 
         The iteration raises what `Conversation.turn` raises.
         """
-        check_messages(messages)
+        history = parse_history(messages)
+        if not isinstance(namespace, str):
+            raise TypeError(f"namespace must be a string, got {type(namespace).__name__}")
         if self._nursery is None:
             raise RuntimeError("use the backend inside `async with ClaudeCodeBackend(...)`")
-        return self._complete(list(messages))
+        options = self._conversation_options
+        if model is not None or system_prompt is not None:
+            options = attrs.evolve(
+                options,
+                model=options.model if model is None else model,
+                system_prompt=options.system_prompt if system_prompt is None else system_prompt,
+            )
+        return self._complete(history, _Start(namespace=namespace, options=options))
 
-    async def _complete(self, messages: list[Mapping[str, Any]]) -> AsyncGenerator[Event, None]:
-        slot, text = await self._take(messages)
+    async def _complete(self, history: History, start: _Start) -> AsyncGenerator[Event, None]:
+        slot, text = await self._take(history, start)
         conversation = slot.conversation
         assert conversation is not None
         released = False
+        reply: list[str] = []
         events = conversation.turn(text)
         try:
             notice = self._version_notice(conversation.session_id)
@@ -209,10 +247,12 @@ class ClaudeCodeBackend:
                 yield notice
             try:
                 async for event in events:
-                    if isinstance(event, ResultMessage):
+                    if isinstance(event, AssistantMessage):
+                        reply += (b.text for b in event.content if isinstance(b, TextBlock))
+                    elif isinstance(event, ResultMessage):
                         # Free the slot before the last event: a caller may stop right there.
                         released = True
-                        self._release(slot, messages, finished=True)
+                        self._release(slot, history.key_after("".join(reply)))
                     yield event
             except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError) as exc:
                 if isinstance(exc, trio.ClosedResourceError) and not slot.closing:
@@ -222,49 +262,50 @@ class ClaudeCodeBackend:
             with trio.CancelScope(shield=True):
                 await events.aclose()
             if not released:
-                self._release(slot, messages, finished=False)
+                self._release(slot, None)
 
-    def _release(self, slot: _Slot, messages: list[Mapping[str, Any]], *, finished: bool) -> None:
+    def _release(self, slot: _Slot, key: str | None) -> None:
+        """Free a slot after its turn: re-keyed by *key*, or closed if None (unfinished)."""
         slot.busy = False
         slot.last_used = trio.current_time()
-        if finished and slot.usable:
-            slot.key = hash_history(messages)
+        if key is not None and slot.usable:
+            slot.key = key
         elif not slot.closing:
             self._counts["discarded"] += 1
             slot.close()
         slot.poke()
         self._poke()
 
-    async def _take(self, messages: list[Mapping[str, Any]]) -> tuple[_Slot, str]:
-        history = messages[:-1]
-        key = hash_history(history)
-        last_text = prompt_text(messages)
+    async def _take(self, history: History, start: _Start) -> tuple[_Slot, str]:
         for slot in list(self._slots):
             if slot.busy or slot.closing:
                 continue
             if not slot.usable:
                 self._counts["discarded"] += 1
                 slot.close()
-            elif slot.key == key:
+            elif slot.start == start and slot.key == history.key:
                 slot.busy = True
                 slot.poke()
                 self._counts["reused"] += 1
-                return slot, last_text
+                return slot, history.prompt
         await self._check_cli_version()
         await self._make_room()
         if self._nursery is None:
             raise RuntimeError("the backend closed while waiting for room")
         session_id = str(uuid.uuid4())
-        slot = _Slot(key=key, last_used=trio.current_time(), session_id=session_id)
-        options = self._conversation_options
-        text = last_text
+        slot = _Slot(
+            start=start, key=history.key, last_used=trio.current_time(), session_id=session_id
+        )
+        options = start.options
+        text = history.prompt
         resume = False
+        reseed = len(history.messages) > 1
         self._slots.append(slot)
         try:
-            if history and self.options.injection_mode == "native_jsonl":
+            if reseed and self.options.injection_mode == "native_jsonl":
                 try:
                     seed = seed_transcript(
-                        options.resolved_config_dir(), options.cwd, session_id, messages
+                        options.resolved_config_dir(), options.cwd, session_id, history
                     )
                 except OSError as exc:
                     raise SessionError(f"could not write the re-seed transcript: {exc}") from exc
@@ -272,15 +313,15 @@ class ClaudeCodeBackend:
                     slot.files.append(seed.path)
                     resume = True
                 text = seed.prompt
-            elif history:
-                text = fold_history(messages)
+            elif reseed:
+                text = fold_history(history)
             await self._nursery.start(self._serve, slot, resume)
         except BaseException:
             # _serve, when it ran, has removed the slot and its files already.
             self._drop(slot)
             raise
         self._counts["spawned"] += 1
-        self._counts["reseeded"] += bool(history)
+        self._counts["reseeded"] += reseed
         return slot, text
 
     async def _make_room(self) -> None:
@@ -311,7 +352,7 @@ class ClaudeCodeBackend:
         started = False
         try:
             async with open_conversation(
-                self._conversation_options,
+                slot.start.options,
                 session_id=None if resume else slot.session_id,
                 resume=slot.session_id if resume else None,
             ) as conversation:

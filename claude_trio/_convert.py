@@ -67,7 +67,7 @@ _AnthropicUnion: Any = Event | ContentBlock
 
 #: Event fields that are session metadata, not part of the Anthropic message shape.
 _NOT_IN_API_SHAPE = frozenset(
-    {"session_id", "uuid", "parent_uuid", "timestamp", "is_meta", "prompt_id"}
+    {"session_id", "uuid", "parent_uuid", "timestamp", "is_meta", "prompt_id", "prompt_source"}
 )
 
 

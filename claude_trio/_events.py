@@ -209,6 +209,8 @@ class UserMessage:
         is_meta: True for a message the CLI wrote on its own rather than the user, such as
             the "Output token limit hit" continuation after ``max_tokens``.
         prompt_id: The id the CLI gives the prompt this message belongs to, when recorded.
+        prompt_source: How the prompt came in, when recorded: ``"typed"`` for one a user
+            (or this library) typed.
         session_id: The CLI session the record belongs to.
         uuid: The record's uuid in the session file.
         parent_uuid: The uuid of the record before it in the conversation chain.
@@ -218,6 +220,7 @@ class UserMessage:
     content: str | tuple[ContentBlock, ...] = attrs.field(converter=_user_content)
     is_meta: bool = False
     prompt_id: str | None = None
+    prompt_source: str | None = None
     session_id: str | None = None
     uuid: str | None = None
     parent_uuid: str | None = None

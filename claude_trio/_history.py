@@ -7,8 +7,10 @@ where the content is a string or a list of ``text``, ``image``, ``tool_use``,
 user's new prompt; everything before it is the history.
 
 * `check_messages` validates a request before any process is touched.
-* `hash_history` fingerprints the human side of a history, so the backend can find the
-  live process that holds it.
+* `parse_history` checks and parses a request once into a `History`, which every other
+  function here takes in place of ``messages``.
+* `hash_history` fingerprints the visible conversation of a history (the human turns and
+  the assistant's text), so the backend can find the live process that holds it.
 * `fold_history` folds the history and the new message into one first prompt
   (``injection_mode="concat_message"``).
 * `transcript_records` and `resume_prompt` turn the history into the CLI's own session
@@ -49,7 +51,8 @@ from ._sanitize import prepare_text, validate_session_id
 #: accepts any name; this one says where the message came from.
 HISTORY_MODEL: Final = "claude-trio-history"
 
-_FINGERPRINT_TAG: Final = "claude-trio history fingerprint 1"
+_FINGERPRINT_TAG: Final = "claude-trio history fingerprint 2"
+_WHITESPACE: Final = re.compile(r"\s+")
 _BLOCK_TYPES: Final = ("text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking")
 _ROLE_BLOCKS: Final[Mapping[str, frozenset[str]]] = {
     "user": frozenset({"text", "image", "tool_result"}),
@@ -150,43 +153,41 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any
 
     .. versionadded:: 0.1.0
     """
-    parsed = _parse(messages)
-    _check_prompt(parsed)
-    return tuple(_message_json(message) for message in parsed)
+    return parse_history(messages).messages
 
 
-def hash_history(messages: Sequence[Mapping[str, Any]]) -> str:
-    """Return a fingerprint of the human side of a conversation history.
+def hash_history(messages: Sequence[Mapping[str, Any]] | History) -> str:
+    """Return a fingerprint of the visible conversation of a history.
 
     The backend keys each live ``claude`` process by the fingerprint of the history it
-    holds, and looks up ``hash_history(messages[:-1])`` for a new request. Two histories
-    get the same fingerprint when their **human turns** are the same; nothing else is
-    compared:
+    holds, and looks up the fingerprint of ``messages[:-1]`` for a new request. Two
+    histories get the same fingerprint when their **human turns** and the **assistant's
+    text** between them are the same; nothing else is compared:
 
     * A human turn is a run of user messages that hold something other than tool
       results, not separated by an assistant message (the API merges consecutive user
       messages into one turn, so ``[user A, user B]`` is the turn ``[A, B]``, while
-      ``[user A, assistant, user B]`` is two turns).
-    * Each turn is reduced to its text blocks and images, in order. A string content
-      counts as one text block. Each text has CRLF and lone CR turned into LF, is put in
-      NFC and loses the whitespace at its very end, as the CLI does to typed text. An
-      image counts by a hash of its base64 data or its url.
-    * ``cache_control``, ``citations`` and other fields the CLI does not keep are
-      ignored. So are assistant messages (callers reformat replies: they drop thinking,
-      merge blocks, strip tool calls; the live process holds the true reply) and user
-      messages that hold only tool results.
+      ``[user A, assistant, user B]`` is two turns). Each is reduced to its text blocks
+      and images, in order; a string content counts as one text block. Each text has
+      CRLF and lone CR turned into LF, is put in NFC and loses the whitespace at its very
+      end, as the CLI does to typed text. An image counts by a hash of its base64 data or
+      its url.
+    * An assistant reply is everything between two human turns: its text blocks, joined,
+      with every run of whitespace removed. Thinking, tool calls and tool results do not
+      count, so a caller may send a reply back as a plain string or as blocks, merged or
+      split, with or without its tool calls. An edited or regenerated reply counts as a
+      different conversation.
+    * ``cache_control``, ``citations`` and other fields the CLI does not keep are ignored.
 
-    Hence ``hash_history(history + [reply])`` equals ``hash_history(history)`` for a
-    reply in any form, and after a turn the backend can key the process by
-    ``hash_history(messages)``. Any change to an earlier user text, or to the order of
-    the turns, changes the fingerprint. The empty history has a fingerprint of its own.
+    Any change to an earlier user text, to the text of a reply, or to the order of the
+    turns changes the fingerprint. The empty history has a fingerprint of its own.
 
     Args:
-        messages: A history in the Anthropic Messages API shape; it may be empty and may
-            end with either role.
+        messages: A history in the Anthropic Messages API shape (or a `History`, whose
+            whole ``messages`` count); it may be empty and may end with either role.
 
     Returns:
-        The SHA-256 of a canonical encoding of the human turns, as 64 hex digits.
+        The SHA-256 of a canonical encoding of the visible conversation, as 64 hex digits.
 
     Raises:
         InputError: If *messages* is not a list of well-formed messages (see
@@ -194,27 +195,84 @@ def hash_history(messages: Sequence[Mapping[str, Any]]) -> str:
 
     .. versionadded:: 0.1.0
     """
-    turns: list[list[list[str]]] = []
-    after_assistant = True
-    for message in _parse(messages):
+    return _fingerprint(_parsed(messages))
+
+
+def _fingerprint(messages: Sequence[_Message], reply: str | None = None) -> str:
+    turns: list[list[Any]] = []
+    for message in messages:
         if message.role == "assistant":
-            after_assistant = True
+            text = "".join(block.text for block in message.blocks if isinstance(block, _Text))
+            if turns and turns[-1][0] == "assistant":
+                turns[-1][1] += _WHITESPACE.sub("", text)
+            else:
+                turns.append(["assistant", _WHITESPACE.sub("", text)])
             continue
         parts = [
             _human_part(block) for block in message.blocks if isinstance(block, _Text | _Image)
         ]
         if not parts:
-            continue
-        if after_assistant:
-            turns.append(parts)
-            after_assistant = False
+            continue  # tool results only: part of the assistant's reply
+        if turns and turns[-1][0] == "user":
+            turns[-1][1].extend(parts)
         else:
-            turns[-1].extend(parts)
+            turns.append(["user", parts])
+    if reply is not None:
+        if turns and turns[-1][0] == "assistant":
+            turns[-1][1] += _WHITESPACE.sub("", reply)
+        else:
+            turns.append(["assistant", _WHITESPACE.sub("", reply)])
     encoded = json.dumps([_FINGERPRINT_TAG, turns], ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
-def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+@attrs.frozen(eq=False)
+class History:
+    """A request's ``messages``, checked and parsed once; make one with `parse_history`.
+
+    Every function of this module that takes ``messages`` takes a `History` too, and
+    then parses nothing again.
+
+    Attributes:
+        messages: The canonical form (as `check_messages` returns it).
+        prompt: The text to type for the last message into a process that holds the
+            rest (text blocks joined by a blank line).
+        key: The fingerprint of the conversation before the last message
+            (`hash_history` of ``messages[:-1]``): what a live process must hold to take
+            this request.
+    """
+
+    messages: tuple[dict[str, Any], ...]
+    prompt: str
+    key: str
+    _parsed: tuple[_Message, ...] = attrs.field(repr=False, alias="parsed")
+
+    def key_after(self, reply: str) -> str:
+        """Return the fingerprint of these messages followed by the assistant's *reply*.
+
+        Args:
+            reply: The text of the reply the turn produced (its text blocks joined).
+        """
+        return _fingerprint(self._parsed, reply)
+
+
+def parse_history(messages: Sequence[Mapping[str, Any]]) -> History:
+    """Check *messages* as `check_messages` does and parse them, once, into a `History`.
+
+    Raises:
+        InputError: As `check_messages` does.
+    """
+    parsed = _parse(messages)
+    _check_prompt(parsed)
+    return History(
+        messages=tuple(_message_json(message) for message in parsed),
+        prompt=_text_of(parsed[-1]),
+        key=_fingerprint(parsed[:-1]),
+        parsed=parsed,
+    )
+
+
+def prompt_text(messages: Sequence[Mapping[str, Any]] | History) -> str:
     """Return the text to type for the last message, into a process that holds the rest.
 
     A string content is returned as it is; text blocks are joined by a blank line.
@@ -222,12 +280,10 @@ def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     Raises:
         InputError: As `check_messages` does.
     """
-    parsed = _parse(messages)
-    _check_prompt(parsed)
-    return _text_of(parsed[-1])
+    return _text_of(_checked(messages)[-1])
 
 
-def fold_history(messages: Sequence[Mapping[str, Any]]) -> str:
+def fold_history(messages: Sequence[Mapping[str, Any]] | History) -> str:
     """Fold a history and the new message into one first prompt for a fresh CLI.
 
     This is ``injection_mode="concat_message"``. The history goes inside
@@ -251,8 +307,7 @@ def fold_history(messages: Sequence[Mapping[str, Any]]) -> str:
 
     .. versionadded:: 0.1.0
     """
-    parsed = _parse(messages)
-    _check_prompt(parsed)
+    parsed = _checked(messages)
     history, prompt = parsed[:-1], _text_of(parsed[-1])
     calls = {
         block.id for message in history for block in message.blocks if isinstance(block, _ToolUse)
@@ -277,7 +332,7 @@ def fold_history(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 def transcript_records(
-    messages: Sequence[Mapping[str, Any]],
+    messages: Sequence[Mapping[str, Any]] | History,
     *,
     session_id: str,
     cwd: str | os.PathLike[str],
@@ -335,9 +390,7 @@ def transcript_records(
         raise ValueError(f"cwd must be an absolute path, got {directory!r}")
     if start_time.tzinfo is None or start_time.utcoffset() is None:
         raise ValueError("start_time must be timezone-aware")
-    parsed = _parse(messages)
-    _check_prompt(parsed)
-    history, _ = _split_for_resume(parsed)
+    history, _ = _split_for_resume(_checked(messages))
     clock = start_time.astimezone(dt.UTC)
     records: list[dict[str, Any]] = []
     parent: str | None = None
@@ -390,7 +443,7 @@ def transcript_records(
     return records
 
 
-def resume_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
+def resume_prompt(messages: Sequence[Mapping[str, Any]] | History) -> str:
     """Return the text to type after resuming the records of `transcript_records`.
 
     It is the new message's text, after the text of the user messages at the end of the
@@ -399,12 +452,24 @@ def resume_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
     Raises:
         InputError: As `check_messages` does.
     """
-    parsed = _parse(messages)
-    _check_prompt(parsed)
-    return _split_for_resume(parsed)[1]
+    return _split_for_resume(_checked(messages))[1]
 
 
 # --- parsing -----------------------------------------------------------------------------------
+
+
+def _parsed(messages: Sequence[Mapping[str, Any]] | History) -> tuple[_Message, ...]:
+    """The parsed messages: a `History`'s own, or *messages* parsed now."""
+    return messages._parsed if isinstance(messages, History) else _parse(messages)
+
+
+def _checked(messages: Sequence[Mapping[str, Any]] | History) -> tuple[_Message, ...]:
+    """Like `_parsed`, with the checks of the last message (a `History` passed them)."""
+    if isinstance(messages, History):
+        return messages._parsed
+    parsed = _parse(messages)
+    _check_prompt(parsed)
+    return parsed
 
 
 def _parse(messages: object) -> tuple[_Message, ...]:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import SessionError
-from ._history import HISTORY_MODEL, resume_prompt, transcript_records
+from ._history import HISTORY_MODEL, History, resume_prompt, transcript_records
 from ._paths import session_path
 from ._sanitize import validate_session_id
 
@@ -52,7 +52,7 @@ def seed_transcript(
     config_dir: str | os.PathLike[str],
     cwd: str | os.PathLike[str],
     session_id: str,
-    messages: Sequence[Mapping[str, Any]],
+    messages: Sequence[Mapping[str, Any]] | History,
     *,
     model: str = HISTORY_MODEL,
     now: dt.datetime | None = None,
@@ -64,7 +64,8 @@ def seed_transcript(
         cwd: The working directory the CLI will run in; its real path is used, as the CLI
             and `open_conversation` use it.
         session_id: A fresh session id (a UUID).
-        messages: The request's messages; the last one is the new prompt.
+        messages: The request's messages (or their `History`); the last one is the new
+            prompt.
         model: The ``model`` of the written assistant records.
         now: The timestamp of the first record; the current time by default.
 

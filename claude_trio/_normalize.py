@@ -220,6 +220,9 @@ class Normalized:
         ignored: Keys of the record that no model knows, as dotted paths
             (``message.usage.new_field``), and ``message.content[type=X]`` for content
             blocks of an unknown type X (they are left out of the events).
+        uuid: The record's ``uuid``, for a record of the conversation chain.
+        parent_uuid: The ``parentUuid`` it chains to (None for the first record of a
+            chain, and for side records).
     """
 
     record_type: str
@@ -227,6 +230,8 @@ class Normalized:
     signal: Signal | None = None
     known: bool = True
     ignored: tuple[str, ...] = ()
+    uuid: str | None = None
+    parent_uuid: str | None = None
 
     @property
     def ends_turn(self) -> bool:
@@ -318,8 +323,14 @@ def _normalized(parsed: ParsedRecord) -> Normalized:
         return Normalized(record_type=tag if isinstance(tag, str) else "", known=False)
     handler = _HANDLERS.get(type(record))
     events, signal = handler(record, parsed) if handler is not None else ((), None)
+    chain = record if isinstance(record, rec.ChainRecord) else None
     return Normalized(
-        record_type=record.record_type, events=events, signal=signal, ignored=parsed.ignored
+        record_type=record.record_type,
+        events=events,
+        signal=signal,
+        ignored=parsed.ignored,
+        uuid=chain.uuid if chain is not None else None,
+        parent_uuid=chain.parent_uuid if chain is not None else None,
     )
 
 
@@ -342,6 +353,7 @@ def _user(record: rec.UserRecord, _: ParsedRecord) -> _Outcome:
         content=content,
         is_meta=record.is_meta,
         prompt_id=record.prompt_id,
+        prompt_source=record.prompt_source,
         session_id=session_id,
         uuid=record.uuid,
         parent_uuid=record.parent_uuid,

@@ -1,8 +1,12 @@
 """The turn state machine: where a turn starts, where it ends, and what it yields.
 
-Pure and sans-I/O. A turn starts at the human ``user`` record of the prompt that was
-typed (records before it are the previous turn's side records, which carry no events). It
-ends at the first of (FACTS.md §4):
+Pure and sans-I/O. A turn starts at the ``user`` record of the prompt that was typed: the
+first one the CLI records as typed (``promptSource: "typed"``) after the text was
+submitted, whatever it holds (records before it are the previous turn's side records,
+which carry no events). From there the turn takes only the records that descend from
+that prompt through their ``parentUuid`` chain, so the records of any other prompt (a
+background task's, a queued one's) are never attributed to it. It ends at the first of
+(FACTS.md §4):
 
 1. ``system``/``turn_duration``: the turn completed;
 2. an ``assistant`` record with ``isApiErrorMessage``: the CLI gave up on the API after its
@@ -34,13 +38,10 @@ def expected_prompt_record(typed: str) -> str:
 
 
 def _is_prompt(event: Event) -> bool:
-    return (
-        isinstance(event, UserMessage)
-        and not event.is_meta
-        and isinstance(event.content, str)
-        # What a slash command leaves in the session is not a prompt.
-        and not event.content.startswith(("<command-", "<local-command-"))
-    )
+    if not isinstance(event, UserMessage) or event.is_meta or not isinstance(event.content, str):
+        return False
+    # A CLI that records no source (a hand-written transcript) can only mean typed text.
+    return event.prompt_source in ("typed", None)
 
 
 @final
@@ -62,12 +63,14 @@ class TurnManager:
             tab expansion and trimming); None until it is seen.
     """
 
-    __slots__ = ("_accumulator", "_expected", "prompt", "prompt_matched", "typed")
+    __slots__ = ("_accumulator", "_chain", "_expected", "prompt", "prompt_matched", "typed")
 
     def __init__(self, typed: str) -> None:
         self.typed = typed
         self._accumulator = TurnAccumulator()
         self._expected = expected_prompt_record(typed)
+        # The uuids of this turn's records: the prompt's and every one chained to it.
+        self._chain: set[str] = set()
         self.prompt: UserMessage | None = None
         self.prompt_matched: bool | None = None
 
@@ -100,7 +103,8 @@ class TurnManager:
 
         Returns:
             The record's events; none before the prompt's record, none for the prompt
-            itself (the caller typed it), none after the end.
+            itself (the caller typed it), none for a record of another prompt's chain,
+            none after the end.
         """
         if self.done:
             return ()
@@ -110,6 +114,8 @@ class TurnManager:
                     assert isinstance(event, UserMessage)
                     self.prompt = event
                     self.prompt_matched = event.content == self._expected
+                    if event.uuid is not None:
+                        self._chain.add(event.uuid)
                     rest = Normalized(
                         record_type=item.record_type,
                         events=item.events[index + 1 :],
@@ -117,8 +123,21 @@ class TurnManager:
                     )
                     return self.feed(rest) if rest.events or rest.signal else ()
             return ()
+        if not self._ours(item):
+            return ()
         self._accumulator.add(item)
         return item.events
+
+    def _ours(self, item: Normalized) -> bool:
+        """Whether a record after the prompt belongs to this turn (and note it if so)."""
+        if item.uuid is None:
+            return True  # a side record: it carries no events of another prompt
+        # A record that starts a chain of its own (the CLI compacting, say) can only be
+        # this turn's; one chained to a record this turn never saw is another prompt's.
+        if item.parent_uuid is not None and self._chain and item.parent_uuid not in self._chain:
+            return False
+        self._chain.add(item.uuid)
+        return True
 
     def prompt_restored(self) -> None:
         """End the turn as interrupted although no record says so.

@@ -22,7 +22,7 @@ from claude_trio import (
     ResultMessage,
     open_backend,
 )
-from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest
+from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest, text_reply
 
 from .conftest import LEAK_MARK
 from .helpers import assistant_texts
@@ -43,10 +43,10 @@ def _options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOpti
     return BackendOptions(**settings)
 
 
-async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[Event]:
+async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message], **call: Any) -> list[Event]:
     events: list[Event] = []
     with trio.fail_after(TURN):
-        async for event in backend.complete(messages):
+        async for event in backend.complete(messages, **call):
             events.append(event)
     assert isinstance(events[-1], ResultMessage)
     return events
@@ -113,23 +113,103 @@ async def test_stopping_at_the_result_frees_the_process_at_once(
                 async for event in backend.complete(history):
                     if isinstance(event, ResultMessage):
                         break  # no aclosing(): the generator is left to the collector
-            history.append({"role": "assistant", "content": "whatever"})
+            history.append({"role": "assistant", "content": f"echo: question {number}"})
         stats = backend.statistics()
     assert (stats.spawned, stats.reused) == (1, 2)
 
 
-async def test_the_reply_the_caller_sends_back_need_not_match(
+async def test_the_reply_may_come_back_in_another_form(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         await _ask(backend, [{"role": "user", "content": "first"}])
         history: list[Message] = [
             {"role": "user", "content": [{"type": "text", "text": "first"}]},
-            {"role": "assistant", "content": "a reply reformatted by the caller"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hm", "signature": "x"},
+                    {"type": "text", "text": "echo:"},
+                    {"type": "text", "text": "\nfirst "},
+                ],
+            },
             {"role": "user", "content": "second"},
         ]
         await _ask(backend, history)
         assert backend.statistics().reused == 1
+
+
+async def test_an_edited_or_regenerated_reply_reseeds(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+        await _ask(backend, [{"role": "user", "content": "first"}])
+        # A regenerate: the same messages again.
+        await _ask(backend, [{"role": "user", "content": "first"}])
+        # An edited reply.
+        edited: list[Message] = [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "echo: something else"},
+            {"role": "user", "content": "second"},
+        ]
+        await _ask(backend, edited)
+        stats = backend.statistics()
+    assert (stats.spawned, stats.reused, stats.reseeded) == (3, 0, 1)
+    assert "echo: something else" in json.dumps(mock_api.main_requests[-1].body)
+
+
+async def test_two_clients_with_the_same_opening_keep_their_own_context(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    mock_api.enqueue(text_reply("reply for client A"), text_reply("reply for client B"))
+    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+        opening: list[Message] = [{"role": "user", "content": "hi"}]
+        first_a = _reply(await _ask(backend, opening))
+        first_b = _reply(await _ask(backend, opening))
+        assert {first_a, first_b} == {"reply for client A", "reply for client B"}
+        for reply in (first_b, first_a):
+            follow_up = [
+                *opening,
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": "next"},
+            ]
+            await _ask(backend, follow_up)
+            request = mock_api.main_requests[-1]
+            sent = json.dumps(request.body)
+            assert reply in sent
+            assert ({first_a, first_b} - {reply}).pop() not in sent
+        stats = backend.statistics()
+    assert (stats.spawned, stats.reused, stats.reseeded) == (2, 2, 0)
+
+
+async def test_namespaces_never_share_a_process(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    sessions = {}
+    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+        for tenant in ("alice", "bob"):
+            history: list[Message] = [{"role": "user", "content": "hi"}]
+            reply = _reply(await _ask(backend, history, namespace=tenant))
+            sessions[tenant] = _session_header(mock_api.main_requests[-1])
+            history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "2"}]
+            await _ask(backend, history, namespace=tenant)
+            assert _session_header(mock_api.main_requests[-1]) == sessions[tenant]
+        stats = backend.statistics()
+    assert sessions["alice"] != sessions["bob"]
+    assert (stats.spawned, stats.reused) == (2, 2)
+
+
+async def test_a_call_with_another_model_gets_its_own_process(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+        history: list[Message] = [{"role": "user", "content": "hi"}]
+        reply = _reply(await _ask(backend, history))
+        history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "2"}]
+        await _ask(backend, history, model="claude-sonnet-4-5")
+        stats = backend.statistics()
+    assert (stats.spawned, stats.reused, stats.reseeded) == (2, 0, 1)
+    assert mock_api.main_requests[-1].model == "claude-sonnet-4-5"
 
 
 @pytest.mark.parametrize("mode", ["native_jsonl", "concat_message"])

@@ -380,12 +380,35 @@ def _humans(messages: list[Message]) -> list[int]:
     ]
 
 
+def _reply_text(message: Message) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(block["text"] for block in content if block["type"] == "text")
+
+
+def _reformatted_reply(message: Message, data: st.DataObject) -> Message:
+    """The same reply as a caller may send it back: split, merged, re-spaced, with extras."""
+    words = _reply_text(message).split()
+    spaced = "".join(word + data.draw(st.sampled_from([" ", "\n", "  ", "\t"])) for word in words)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(spaced)), max_size=3)))
+    pieces = [spaced[i:j] for i, j in zip([0, *cuts], [*cuts, len(spaced)], strict=True)]
+    blocks: list[dict[str, Any]] = [text(piece) for piece in pieces if piece]
+    if data.draw(st.booleans()):
+        blocks.insert(0, thinking("some thought"))
+    if data.draw(st.booleans()):
+        blocks.append(tool_use(f"toolu_{uuid.uuid4().hex}", command="ls"))
+    if not blocks or (data.draw(st.booleans()) and all(b["type"] == "text" for b in blocks)):
+        return assistant(spaced)
+    return assistant(blocks)
+
+
 def _equivalent(messages: list[Message], data: st.DataObject) -> list[Message]:
     """The same history as a caller may reformat it."""
     result = []
     for message in messages:
         if message["role"] == "assistant":
-            result.append(data.draw(replies()))
+            result.append(_reformatted_reply(message, data))
             continue
         content = message["content"]
         blocks = [text(content)] if isinstance(content, str) else copy.deepcopy(content)
@@ -416,11 +439,14 @@ def test_fingerprint_is_stable_over_equivalent_shapes(
 
 @given(conversations(), replies(), replies())
 @settings(deadline=None)
-def test_fingerprint_ignores_the_reply_in_any_form(
+def test_fingerprint_counts_the_replys_text_only(
     messages: list[Message], reply: Message, other: Message
 ) -> None:
-    assert hash_history([*messages, reply]) == hash_history(messages)
-    assert hash_history([*messages, reply]) == hash_history([*messages, other])
+    with_reply, with_other = hash_history([*messages, reply]), hash_history([*messages, other])
+    same_text = "".join(_reply_text(reply).split()) == "".join(_reply_text(other).split())
+    assert (with_reply == with_other) == same_text
+    if _reply_text(reply).strip():
+        assert with_reply != hash_history(messages)
 
 
 @given(conversations(), st.data())
@@ -443,7 +469,7 @@ def test_fingerprint_changes_with_any_earlier_user_text(
 def test_fingerprint_cases() -> None:
     empty = hash_history([])
     assert re.fullmatch(r"[0-9a-f]{64}", empty)
-    assert hash_history([assistant("only a reply")]) == empty
+    assert hash_history([assistant("only a reply")]) != empty
     assert hash_history([user("")]) != empty
     a, b = user("alpha"), user("beta")
     reply = assistant("ok")
@@ -452,7 +478,7 @@ def test_fingerprint_cases() -> None:
     # Consecutive user messages are one turn, as the API merges them.
     assert hash_history([a, b]) == hash_history([user([text("alpha"), text("beta")])])
     assert hash_history([a, b]) != hash_history([a, reply, b])
-    # Tool exchanges are not compared, nor is how the reply is split.
+    # The reply's text counts; tool exchanges and how the text is split do not.
     with_tools = [
         a,
         assistant([text("calling"), tool_use("t1", command="ls")]),
@@ -460,10 +486,14 @@ def test_fingerprint_cases() -> None:
         assistant("there is a.txt"),
         b,
     ]
-    assert hash_history(with_tools) == hash_history([a, assistant("there is a.txt"), b])
+    same = [a, assistant([text("calling\nthere "), text("is a.txt")]), b]
+    assert hash_history(with_tools) == hash_history(same)
+    assert hash_history(with_tools) != hash_history([a, assistant("there is a.txt"), b])
+    # Two clients that opened with the same words and got different replies differ.
+    assert hash_history([a, assistant("one")]) != hash_history([a, assistant("two")])
     # A user message mixing a tool result and text counts by its text.
     mixed = [a, assistant([tool_use("t1", command="ls")]), user([tool_result("t1"), text("and")])]
-    assert hash_history(mixed) == hash_history([a, reply, user("and")])
+    assert hash_history(mixed) == hash_history([a, assistant(""), user("and")])
     # Images count by their data.
     assert hash_history([user([image()])]) != hash_history([user([image(PNG[:-4])])])
     assert hash_history([user([image(), text("x")])]) != hash_history([user([text("x")])])
