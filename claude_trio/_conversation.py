@@ -40,7 +40,7 @@ from ._options import ConversationOptions, PermissionCallback, PermissionRequest
 from ._paths import session_path
 from ._pty import PtyClaudeProcess
 from ._retry import RetryNotice, find_retry_notice, retry_refused_error
-from ._sanitize import PreparedText, validate_session_id
+from ._sanitize import PreparedText, prepare_text, validate_session_id
 from ._screen import input_box, is_busy, lines_above_input_box
 from ._turn import TurnManager
 from ._util import check_trio, single_error_unwrapped
@@ -231,6 +231,15 @@ class Conversation:
         """
         if self._sending or self._receiving:
             raise trio.BusyResourceError("another task is typing or reading a turn")
+        # Checked on the text as it will be typed: what prepare_text removes (a leading
+        # zero-width space, a BOM, ESC) cannot hide a slash from the guard.
+        prepared = prepare_text(text, rows=self.process.rows)
+        if self.options.slash_commands and prepared.text.lstrip().startswith("/"):
+            raise InputError(
+                "this conversation runs slash commands (slash_commands=True), so text "
+                "that starts with '/' would run one: use run_slash_command() for "
+                "commands, or start the text with something else"
+            )
         self._sending = True
         try:
             if self._failure is not None:
@@ -239,16 +248,10 @@ class Conversation:
                 await self._settle(self._manager)
             if self.process.returncode is not None:
                 raise self.process.exit_error("claude has exited")
-            if self.options.slash_commands and text.lstrip().startswith("/"):
-                raise InputError(
-                    "this conversation runs slash commands (slash_commands=True), so text "
-                    "that starts with '/' would run one: use run_slash_command() for "
-                    "commands, or start the text with something else"
-                )
             if self._restored is not None:
                 await self._clear_input_box(self._restored)
             try:
-                prepared = await self.process.type_message(text)
+                await self.process.paste_and_submit(prepared.chunks)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self.history_diverged = True
                 with trio.move_on_after(self.options.close_timeout):

@@ -401,8 +401,10 @@ async def test_slash_commands_run_only_when_asked_for(
     options = _options(claude_cli, isolated, slash_commands=True)
     async with open_conversation(options) as conversation:
         assert "--disable-slash-commands" not in conversation.process.argv
-        with pytest.raises(InputError, match="run_slash_command"):
-            await _collect(conversation.turn("  /model haiku"))
+        # Also behind what prepare_text removes: a zero-width space, a BOM, ESC.
+        for hidden in ("  /model haiku", "\u200b/model haiku", "\ufeff/model x", "\x1b/model x"):
+            with pytest.raises(InputError, match="run_slash_command"):
+                await _collect(conversation.turn(hidden))
         with pytest.raises(InputError, match="not a slash command"):
             await conversation.run_slash_command("/model\nsecond line")
         with trio.fail_after(TURN):
