@@ -10,7 +10,9 @@ cancel scope.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import uuid
@@ -24,6 +26,16 @@ from typing import Final, NoReturn, TypeAlias, final
 import attrs
 import trio
 
+from ._chrome import (
+    PermissionPrompt,
+    box_holds,
+    find_input_box,
+    find_permission_prompt,
+    is_busy,
+    is_ready,
+    prompt_came_back,
+    status_lines,
+)
 from ._environment import config_dir_of
 from ._errors import (
     BackendError,
@@ -33,6 +45,7 @@ from ._errors import (
     SessionError,
 )
 from ._events import Event, SystemMessage
+from ._hooks import PermissionHookServer, open_permission_hook_server
 from ._launch import prepared_launch
 from ._locate import find_cli
 from ._normalize import Normalized, RecordStatistics, normalize
@@ -41,15 +54,18 @@ from ._paths import session_path
 from ._pty import PtyClaudeProcess
 from ._retry import RetryNotice, find_retry_notice, retry_refused_error
 from ._sanitize import PreparedText, prepare_text, validate_session_id
-from ._screen import input_box, is_busy, lines_above_input_box
 from ._turn import TurnManager
 from ._util import check_trio, single_error_unwrapped
 from ._watcher import JsonlWatcher
 
-_PERMISSION_RE: Final = re.compile(r"Do you want to proceed\?\n\s*❯ 1\. Yes")
 _SCREEN_INTERVAL: Final = 0.05
 _CHANNEL_SIZE: Final = 32
-_ESC: Final = b"\x1b"
+# How long an interrupt waits for a just-typed turn to show as busy.
+_BUSY_WAIT: Final = 1.0
+# A permission prompt on screen is the hook's when the hook was asked this recently, or
+# is asked within this grace (its request comes about 0.15 s before the prompt shows).
+_HOOK_RECENT: Final = 3.0
+_HOOK_GRACE: Final = 2.0
 _SLASH_COMMAND_RE: Final = re.compile(r"/[A-Za-z0-9:_-]+(?: [^\x00-\x1f\x7f]*)?")
 # A permission prompt is answered after this much screen quiet, up to this many times,
 # each time waiting this long for the prompt to go away.
@@ -169,6 +185,8 @@ class Conversation:
         self._interrupting = False
         self._restored: str | None = None
         self._failure: _Failed | None = None
+        self._hooks: PermissionHookServer | None = None
+        self._hook_asked_at = -math.inf
         # How far into the session file the tail has delivered records to the channel.
         self._delivered = 0
         self._delivery = trio.Event()
@@ -309,7 +327,8 @@ class Conversation:
                             await self.process.wait()
                         raise self.process.exit_error("claude exited running a slash command")
                     text = self.process.screen.text()
-                    if not is_busy(text) and input_box(text) == "":
+                    box = find_input_box(text)
+                    if is_ready(text) and box is not None and box.text == "":
                         break
             if scope.cancelled_caught:
                 raise BackendTimeoutError(
@@ -326,10 +345,15 @@ class Conversation:
         """Interrupt the running turn, as ESC does; the conversation stays usable.
 
         The turn's iterator then ends with a `ResultMessage` whose ``interrupted`` is
-        true. Harmless when no turn runs.
+        true (or, if the turn had already finished, its usual one). ESC is pressed only
+        while the CLI shows the turn busy or a permission prompt, and never twice within
+        the CLI's double-press window: a second ESC at an idle prompt would open its
+        rewind picker. Without a running turn nothing is pressed.
         """
-        self._interrupting = self._manager is not None
-        await self.process.send_bytes(_ESC)
+        if self._manager is None or self._manager.done:
+            return
+        self._interrupting = True
+        await self._escape_running_turn()
 
     async def _run_turn(self, text: str | None) -> AsyncGenerator[Event, None]:
         if text is not None:
@@ -364,6 +388,8 @@ class Conversation:
         self._turns += 1
         if manager.error is not None or manager.interrupted:
             self.history_diverged = True
+        if self._failure is not None:
+            raise self._failure_error(self._failure)
         if manager.error is not None:
             raise manager.error
         yield manager.result()
@@ -415,7 +441,7 @@ class Conversation:
         """End a turn whose retry would wait longer than ``max_retry_wait``; raise its error."""
         self.history_diverged = True
         self._interrupting = True
-        await self.process.send_bytes(_ESC)
+        await self.process.press_escape()
         limit = self.options.max_retry_wait
         raise retry_refused_error(notice, limit=limit or 0.0, now=datetime.now(UTC))
 
@@ -423,7 +449,7 @@ class Conversation:
         """Interrupt an abandoned turn and read it to its end, within ``close_timeout``."""
         self.history_diverged = True
         self._interrupting = True
-        await self.process.send_bytes(_ESC)
+        await self._escape_running_turn()
         deadline = trio.current_time() + self.options.close_timeout
         while not manager.done:
             item = await self._next_item("settle", deadline)
@@ -433,6 +459,20 @@ class Conversation:
                 self._prompt_restored(item, manager)
         self._manager = None
         self._turns += 1
+
+    async def _escape_running_turn(self) -> None:
+        """Press ESC if the screen shows a turn running (or a permission prompt) soon.
+
+        A turn typed a moment ago may not show as busy yet: wait for it, bounded. One
+        that has already finished shows an idle prompt, where ESC is not pressed.
+        """
+        with trio.move_on_after(_BUSY_WAIT):
+            while not self.process.output_ended:
+                text = self.process.screen.text()
+                if is_busy(text) or find_permission_prompt(text) is not None:
+                    await self.process.press_escape()
+                    return
+                await self.process.wait_output()
 
     def _prompt_restored(self, item: _PromptRestored, manager: TurnManager) -> None:
         """End *manager*'s turn if the restored prompt is its own; clear it before typing."""
@@ -444,7 +484,7 @@ class Conversation:
         """Delete a prompt the CLI put back into its input box, line by line."""
         lines = restored.count("\n") + 1
         with trio.move_on_after(self.options.prompt_timeout) as scope:
-            while _holds(input_box(self.process.screen.text()), restored):
+            while box_holds(find_input_box(self.process.screen.text()), restored):
                 # Ctrl-U empties the line, Backspace joins it to the one above.
                 await self.process.send_bytes(b"\x15\x7f" * (lines + 1))
                 await self.process.wait_output()
@@ -537,7 +577,7 @@ class Conversation:
             looked_at = self.process.screen.bytes_seen
             if self._manager is not None:
                 text = self.process.screen.text()
-                notice = find_retry_notice(lines_above_input_box(text))
+                notice = find_retry_notice(status_lines(text))
                 if notice is not None and not self._interrupting:
                     retry = (self._generation, notice.attempt, notice.max_attempts)
                     # One event per retry of this turn: the wait counts down on screen.
@@ -547,8 +587,9 @@ class Conversation:
                         limit = self.options.max_retry_wait
                         if limit is not None and notice.retry_in > limit:
                             await send.send(_WaitRefused(notice, self._generation))
-                if _PERMISSION_RE.search(text):
-                    await self._answer_permission(text)
+                prompt = find_permission_prompt(text)
+                if prompt is not None and not await self._hook_answers():
+                    await self._answer_permission(prompt, text)
                 elif self._interrupting and await self._prompt_came_back():
                     await send.send(_PromptRestored(self._generation))
             # The TUI redraws many times a second; looking 20 times is enough.
@@ -561,24 +602,32 @@ class Conversation:
             return False
         for _ in range(2):
             text = self.process.screen.text()
-            if is_busy(text) or not _holds(input_box(text), manager.typed):
+            if not prompt_came_back(text, manager.typed):
                 return False
             await trio.sleep(_RESTORE_SETTLE)
         return True
 
-    async def _answer_permission(self, screen: str) -> None:
-        request = _permission_request(screen)
+    async def _answer_permission(self, prompt: PermissionPrompt, screen: str) -> None:
+        request = PermissionRequest(
+            tool=prompt.title or "tool", detail=prompt.detail, screen=screen
+        )
         allowed = False
         if self.options.on_permission is not None:
-            allowed = await self._ask_permission(self.options.on_permission, request)
-        key = b"1" if allowed else _ESC
+            try:
+                allowed = await self._ask_permission(self.options.on_permission, request)
+            except Exception:
+                await self.process.press_escape()  # deny: the prompt is never left waiting
+                raise
         # Keys that arrive while the TUI is still painting the prompt are lost: answer
         # once the screen has been quiet for a moment, and again if the prompt stays.
         for _ in range(_ANSWER_ATTEMPTS):
             await self._wait_quiet()
-            await self.process.send_bytes(key)
+            if allowed:
+                await self.process.send_bytes(b"1")
+            else:
+                await self.process.press_escape()
             with trio.move_on_after(_ANSWER_WAIT):
-                while _PERMISSION_RE.search(self.process.screen.text()):
+                while find_permission_prompt(self.process.screen.text()) is not None:
                     if self.process.output_ended:
                         return
                     await self.process.wait_output()
@@ -587,21 +636,63 @@ class Conversation:
     async def _ask_permission(
         self, callback: PermissionCallback, request: PermissionRequest
     ) -> bool:
-        """Call *callback* within ``permission_timeout``; deny and fail the turn on timeout."""
+        """Call *callback* within ``permission_timeout``.
+
+        Raises:
+            _CallbackFailed: What the callback raised, to reach the turn as itself.
+            BackendTimeoutError: If it did not answer in time (phase ``"permission"``).
+        """
         timeout = self.options.permission_timeout
         with trio.move_on_after(timeout):
             try:
                 return bool(await callback(request))
             except Exception as exc:
-                await self.process.send_bytes(_ESC)
                 raise _CallbackFailed(exc) from exc
-        await self.process.send_bytes(_ESC)
         raise BackendTimeoutError(
             f"on_permission did not answer for {request.tool!r} in time",
             phase="permission",
             timeout=timeout,
             screen_tail=self.process.screen.tail(),
         )
+
+    async def _decide_by_hook(self, request: PermissionRequest) -> bool:
+        """Answer the CLI's permission hook; a failure of the callback denies and ends
+        the turn (the hook's deny interrupts it) with that failure."""
+        self._hook_asked_at = trio.current_time()
+        callback = self.options.on_permission
+        if callback is None or self._failure is not None:
+            return False
+        try:
+            return await self._ask_permission(callback, request)
+        except (_CallbackFailed, BackendTimeoutError) as exc:
+            own = isinstance(exc, _CallbackFailed)
+            self._failure = _Failed(exc.error if isinstance(exc, _CallbackFailed) else exc, own)
+            self.history_diverged = True
+            return False
+
+    async def _hook_answers(self) -> bool:
+        """Whether the permission hook is answering the prompt on screen; then wait,
+        bounded, until the prompt goes. False when the hook is not called (the caller's
+        settings turned hooks off): the screen must answer."""
+        hooks = self._hooks
+        if hooks is None:
+            return False
+        asked = hooks.statistics().in_flight or (
+            trio.current_time() - self._hook_asked_at < _HOOK_RECENT
+        )
+        if not asked:
+            with trio.move_on_after(_HOOK_GRACE):
+                await hooks.wait_activity()
+                asked = True
+        if not asked:
+            return False
+        with trio.move_on_after(self.options.permission_timeout + _ANSWER_WAIT):
+            while find_permission_prompt(self.process.screen.text()) is not None:
+                if self.process.output_ended:
+                    return True
+                await self.process.wait_output()
+            return True
+        return False
 
     async def _wait_quiet(self) -> None:
         """Wait until the CLI has drawn nothing for a moment (bounded)."""
@@ -632,14 +723,6 @@ def _complete_lines_end(path: Path, start: int) -> int:
     return start + rest.rfind(b"\n") + 1
 
 
-def _holds(box: str | None, typed: str) -> bool:
-    """Whether an input box shows the start of a typed prompt."""
-    if not box:
-        return False
-    first = typed.strip().split("\n", 1)[0][:40]
-    return bool(first) and box.startswith(first)
-
-
 def _retry_status(notice: RetryNotice, session_id: str) -> SystemMessage:
     wait = f"retrying in {notice.retry_in:g} s" if notice.retry_in else "retrying now"
     return SystemMessage(
@@ -656,17 +739,6 @@ def _retry_status(notice: RetryNotice, session_id: str) -> SystemMessage:
         },
         session_id=session_id,
     )
-
-
-def _permission_request(screen: str) -> PermissionRequest:
-    lines = [line.strip() for line in screen.splitlines()]
-    question = max(i for i, line in enumerate(lines) if line.startswith("Do you want to proceed?"))
-    start = question
-    while start > 0 and not lines[start - 1].startswith("─"):
-        start -= 1
-    body = [line for line in lines[start:question] if line and not line.startswith(("╌", "Tip:"))]
-    tool = body[0] if body else "tool"
-    return PermissionRequest(tool=tool, detail="\n".join(body[1:]), screen=screen)
 
 
 def _check_onboarding(env: dict[str, str]) -> None:
@@ -686,6 +758,32 @@ def _check_onboarding(env: dict[str, str]) -> None:
             "isolated_config() in tests",
             fix=f'set "hasCompletedOnboarding": true in {settings_file}',
         )
+
+
+class _HookDecider:
+    """The permission hook's callback: the conversation decides, once it exists."""
+
+    def __init__(self) -> None:
+        self.conversation: Conversation | None = None
+
+    async def __call__(self, request: PermissionRequest) -> bool:
+        if self.conversation is None:
+            return False
+        return await self.conversation._decide_by_hook(request)
+
+
+def _answered_by_hook(options: ConversationOptions) -> bool:
+    """Whether ``on_permission`` is asked through the CLI's permission hook.
+
+    Not when nothing can prompt (bypass mode), and not when the caller passes a
+    ``--settings`` of their own (only the last one counts): then the screen answers.
+    """
+    return (
+        options.on_permission is not None
+        and not options.dangerously_skip_permissions
+        and options.permission_mode != "bypassPermissions"
+        and "--settings" not in options.extra_args
+    )
 
 
 def _drain(proc: PtyClaudeProcess) -> Callable[[trio.MemorySendChannel[_Item]], Awaitable[None]]:
@@ -742,7 +840,24 @@ async def open_conversation(
         line_number = data.count(b"\n")
     elif path.exists():
         raise SessionError(f"session id {sid} is already in use: {path} exists")
-    with prepared_launch(options, cli=cli, session_id=sid, resume=resume is not None) as launch:
+    decider = _HookDecider()
+    async with contextlib.AsyncExitStack() as stack:
+        hooks: PermissionHookServer | None = None
+        if _answered_by_hook(options):
+            hooks = await stack.enter_async_context(
+                open_permission_hook_server(
+                    decider, timeout=options.permission_timeout + 1, interrupt_on_deny=True
+                )
+            )
+        launch = stack.enter_context(
+            prepared_launch(
+                options,
+                cli=cli,
+                session_id=sid,
+                resume=resume is not None,
+                settings=hooks.settings_json() if hooks is not None else None,
+            )
+        )
         watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
         proc = PtyClaudeProcess.spawn(
             launch.argv,
@@ -764,6 +879,8 @@ async def open_conversation(
                         receive=receive,
                     )
                     conversation._delivered = offset
+                    conversation._hooks = hooks
+                    decider.conversation = conversation
                     with send:
                         guarded = conversation._guarded
                         nursery.start_soon(guarded, _drain(proc), send.clone())

@@ -25,6 +25,7 @@ from ._options import ConversationOptions
 _SYSTEM_PROMPT_FILE: Final = "system-prompt.txt"
 _APPEND_SYSTEM_PROMPT_FILE: Final = "append-system-prompt.txt"
 _MCP_CONFIG_FILE: Final = "mcp-config.json"
+_SETTINGS_FILE: Final = "settings.json"
 
 
 @attrs.frozen(kw_only=True)
@@ -55,6 +56,7 @@ def prepared_launch(
     resume: bool,
     environ: Mapping[str, str] = os.environ,
     temp_dir: str | os.PathLike[str] | None = None,
+    settings: bytes | None = None,
 ) -> Iterator[Launch]:
     """Prepare the argv, environment and private files for one ``claude`` process.
 
@@ -73,6 +75,8 @@ def prepared_launch(
         environ: The caller's environment (see `child_env`).
         temp_dir: Where to create the private directory; the system's temporary
             directory by default.
+        settings: A ``--settings`` file's content (the permission hook's), written
+            privately too and passed after the options' ``extra_args``.
 
     Yields:
         The launch.
@@ -91,6 +95,8 @@ def prepared_launch(
         )
     if options.mcp_servers:
         files[_MCP_CONFIG_FILE] = _mcp_config(options.mcp_servers)
+    if settings is not None:
+        files[_SETTINGS_FILE] = settings
     with _private_files(files, temp_dir) as paths:
         argv = build_argv(options, cli=cli, session_id=session_id, resume=resume, files=paths)
         yield Launch(
@@ -130,6 +136,9 @@ def build_argv(
     if options.dangerously_skip_permissions:
         argv.append("--dangerously-skip-permissions")
     argv += options.extra_args
+    if _SETTINGS_FILE in files:
+        # Only the last --settings counts: ours goes after the caller's arguments.
+        argv += ["--settings", os.fspath(files[_SETTINGS_FILE])]
     return argv
 
 

@@ -20,9 +20,12 @@ class PermissionRequest:
     """A tool permission prompt the CLI shows mid-turn.
 
     Attributes:
-        tool: The tool's title as the prompt shows it (``Bash command`` …).
-        detail: The text between the title and the question (the command, the file).
-        screen: The whole rendered screen.
+        tool: The tool: its name (``Bash``) when the CLI's permission hook asks, its
+            title as the prompt shows it (``Bash command``) when the screen is read.
+        detail: What the tool would do: the command, the file, the URL (and the
+            description the model gave), or the prompt's text between title and question.
+        screen: The whole rendered screen when the prompt was read from it; "" when the
+            permission hook asked.
     """
 
     tool: str

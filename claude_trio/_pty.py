@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import signal
 import uuid
@@ -21,10 +22,11 @@ from typing import Final, final
 import ptyprocess
 import trio
 
+from ._chrome import find_dialog, is_ready
 from ._errors import BackendTimeoutError, ProcessError, SessionError
 from ._proctree import TREE_MARK_VAR, ProcessRef, descendants, kill_all, marked, wait_gone
 from ._sanitize import PreparedText, prepare_text
-from ._screen import TerminalScreen, find_dialog, is_ready
+from ._screen import TerminalScreen
 from ._util import single_error_unwrapped
 
 _READ_SIZE: Final = 65536
@@ -38,6 +40,9 @@ _WRITE_PIECE: Final = 4096
 _STILL: Final = 0.2
 _DIALOG_WAIT: Final = 3.0
 _TRUST_ATTEMPTS: Final = 3
+# Two ESCs within 800 ms (the CLI's double-press window) open its rewind picker, which
+# then swallows the next message: ESCs go out at least this far apart.
+ESCAPE_SPACING: Final = 1.0
 
 
 @final
@@ -82,6 +87,8 @@ class PtyClaudeProcess:
         self._eof = trio.Event()
         self._wait_lock = trio.Lock()
         self._send_lock = trio.Lock()
+        self._escape_lock = trio.Lock()
+        self._last_escape = -math.inf
         self._closed = False
 
     @classmethod
@@ -221,8 +228,19 @@ class PtyClaudeProcess:
                 if still.cancelled_caught:
                     return
 
+    async def press_escape(self) -> None:
+        """Press ESC, never within `ESCAPE_SPACING` seconds of the previous ESC.
+
+        Two presses within the CLI's double-press window would open its rewind picker,
+        which swallows the next message.
+        """
+        async with self._escape_lock:
+            await trio.sleep_until(self._last_escape + ESCAPE_SPACING)
+            await self.send_bytes(b"\x1b")
+            self._last_escape = trio.current_time()
+
     async def send_bytes(self, data: bytes) -> None:
-        """Write raw bytes (keys) to the terminal.
+        """Write raw bytes (keys) to the terminal; use `press_escape` for ESC.
 
         Raises:
             BackendTimeoutError: If the CLI reads nothing of it for `input_timeout`

@@ -414,3 +414,35 @@ async def test_slash_commands_run_only_when_asked_for(
     assert assistant_texts(events) == ["echo: which model?"]
     (request,) = mock_api.main_requests
     assert request.model == "claude-sonnet-4-5"
+
+
+async def test_interrupt_then_send_at_once(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with open_conversation(_options(cli, isolated)) as conversation:
+        await conversation.send("SLOW5 long")
+        await mock_api.wait_for_requests(1)
+        await conversation.interrupt()
+        events = await _collect(conversation.turn("right after"))
+    assert assistant_texts(events) == ["echo: right after"]
+
+
+async def test_interrupting_a_turn_that_already_ended_opens_no_picker(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    # ESC twice within the CLI's double-press window, at an idle prompt, opens its
+    # rewind picker, which swallows the next message.
+    async with open_conversation(_options(cli, isolated)) as conversation:
+        await conversation.send("done quickly")
+        with trio.fail_after(TURN):
+            await mock_api.wait_for_requests(1)
+            await mock_api.wait_idle()
+        await trio.sleep(0.5)  # the CLI writes its records; nobody reads them
+        await conversation.interrupt()
+        await conversation.interrupt()
+        events = await _collect(conversation.turn("next"))
+        await conversation.interrupt()  # no turn runs: nothing is pressed
+        await conversation.interrupt()
+        after = await _collect(conversation.turn("and next"))
+    assert assistant_texts(events) == ["echo: next"]
+    assert assistant_texts(after) == ["echo: and next"]

@@ -25,8 +25,8 @@ import pytest
 import trio
 
 from claude_trio import ProcessError, PtyClaudeProcess, SessionError, open_claude_pty
+from claude_trio._chrome import is_ready
 from claude_trio._normalize import TurnFailed, TurnInterrupted, normalize
-from claude_trio._screen import is_ready
 from claude_trio._watcher import JsonlWatcher
 
 # Until claude_trio.testing re-exports it:

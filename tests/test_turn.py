@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from claude_trio import AssistantMessage, Normalized, TextBlock, TurnManager, normalize
+from claude_trio import AssistantMessage, Event, Normalized, TextBlock, TurnManager, normalize
 
 from .strategies import samples_dir
 
@@ -75,7 +75,7 @@ def test_records_of_another_prompts_chain_are_not_this_turns() -> None:
         "message": {**stranger["message"], "content": [{"type": "text", "text": "not yours"}]},
     }
     manager = TurnManager(prompt)
-    events = []
+    events: list[Event] = []
     for record in [*records[:2], stranger, *records[2:]]:
         events += manager.feed(_normalized(record))
     assert manager.done

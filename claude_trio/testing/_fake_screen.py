@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import unicodedata
 from collections.abc import Sequence
@@ -86,6 +87,9 @@ def fit(line: str, width: int) -> str:
     return line
 
 
+_OPTION: Final = re.compile(r" [❯ ] \d{1,2}\. ")
+
+
 def wrap(line: str, width: int) -> list[str]:
     """Wrap one logical line to *width* cells, with a hanging indent like the CLI's."""
     if text_width(line) <= width:
@@ -109,6 +113,9 @@ def wrap(line: str, width: int) -> list[str]:
 
 
 def _hanging_prefix(line: str) -> str:
+    option = _OPTION.match(line)
+    if option is not None:
+        return " " * len(option[0])  # a numbered choice wraps under its label
     stripped = line.lstrip(" ")
     lead = line[: len(line) - len(stripped)]
     if stripped.startswith("⎿"):
