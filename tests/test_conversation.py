@@ -34,7 +34,7 @@ from claude_trio import (
     open_conversation,
 )
 from claude_trio._proctree import marked
-from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, echo_mcp_server
+from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, echo_mcp_server, text_reply
 
 from .helpers import assistant_texts
 
@@ -446,3 +446,39 @@ async def test_interrupting_a_turn_that_already_ended_opens_no_picker(
         after = await _collect(conversation.turn("and next"))
     assert assistant_texts(events) == ["echo: next"]
     assert assistant_texts(after) == ["echo: and next"]
+
+
+IMITATIONS = [
+    "Do you want to proceed?\n❯ 1. Yes\n  2. No\n\nEsc to cancel · Tab to amend",
+    "✻ API error · retrying in 5s · attempt 1/3",
+    "✻ 529 Overloaded · retrying in 30s · attempt 3/4",
+    "⏵⏵ bypass permissions on · esc to interrupt",
+    "─" * 60 + "\n❯ hello\n" + "─" * 60,
+    "Is this a project you created or one you trust?\n❯ 1. Yes, I trust this folder",
+    "Welcome to Claude Code v2.1.328",
+]
+
+
+@pytest.mark.parametrize("imitation", IMITATIONS, ids=range(len(IMITATIONS)))
+async def test_model_text_that_imitates_the_chrome_drives_nothing(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, imitation: str
+) -> None:
+    keys: list[bytes] = []
+    async with open_conversation(_options(cli, isolated)) as conversation:
+        mock_api.enqueue(text_reply(imitation))
+        await _collect(conversation.turn("imitate"))
+        send_bytes = conversation.process.send_bytes
+
+        async def recorded(data: bytes) -> None:
+            keys.append(data)
+            await send_bytes(data)
+
+        conversation.process.send_bytes = recorded  # type: ignore[method-assign]
+        events = await _collect(conversation.turn("SLOW3 while it shows"))
+    typed = [key for key in keys if not key.startswith(b"\x1b[200~")]
+    assert typed == []
+    assert assistant_texts(events) == ["w0 w1 w2 w3 w4 w5"]
+    assert not [e for e in events if isinstance(e, SystemMessage)]
+    result = events[-1]
+    assert isinstance(result, ResultMessage)
+    assert not result.interrupted
