@@ -334,7 +334,7 @@ def _cmdline(pid: int) -> str:
 async def test_a_turn_that_never_ends_times_out(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    options = _options(cli, isolated, turn_timeout=1.0)
+    options = _options(cli, isolated, turn_timeout=3.0)
     async with open_conversation(options) as conversation:
         with pytest.raises(BackendTimeoutError) as info:
             await _collect(conversation.turn("SLOW10 forever"))
