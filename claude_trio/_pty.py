@@ -229,7 +229,7 @@ class PtyClaudeProcess:
                     return
 
     async def press_escape(self) -> None:
-        """Press ESC, never within `ESCAPE_SPACING` seconds of the previous ESC.
+        """Press ESC, never within a second of the previous ESC.
 
         Two presses within the CLI's double-press window would open its rewind picker,
         which swallows the next message.
