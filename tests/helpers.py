@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from claude_trio import AssistantMessage, Event, TextBlock
+import trio
+
+from claude_trio import (
+    AssistantMessage,
+    BackendOptions,
+    ClaudeCodeBackend,
+    Event,
+    ResultMessage,
+    TextBlock,
+)
+from claude_trio.testing import IsolatedConfig, RecordedRequest
 
 
 def assistant_texts(events: Iterable[Event]) -> list[str]:
@@ -16,3 +28,53 @@ def assistant_texts(events: Iterable[Event]) -> list[str]:
         for block in event.content
         if isinstance(block, TextBlock)
     ]
+
+
+#: Seconds a test gives one turn of the backend.
+TURN = 60
+
+Message = Mapping[str, Any]
+
+
+def backend_options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOptions:
+    """Backend options that run *cli* in the isolated *config*, bypass mode, and *overrides*."""
+    settings: dict[str, Any] = {
+        "cwd": config.cwd,
+        "env": config.env,
+        "cli_path": str(cli),
+        "dangerously_skip_permissions": True,
+        **overrides,
+    }
+    return BackendOptions(**settings)
+
+
+async def ask(backend: ClaudeCodeBackend, messages: Sequence[Message], **call: Any) -> list[Event]:
+    """Run one ``complete()`` to its end, within `TURN`; it must end with a `ResultMessage`."""
+    events: list[Event] = []
+    with trio.fail_after(TURN):
+        async for event in backend.complete(messages, **call):
+            events.append(event)
+    assert isinstance(events[-1], ResultMessage)
+    return events
+
+
+def user_texts(request: RecordedRequest) -> list[str]:
+    """Every user text block of a request that is not a system reminder, in order."""
+    assert request.body is not None
+    texts = []
+    for message in request.body["messages"]:
+        if message["role"] != "user":
+            continue
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        texts += [
+            block["text"]
+            for block in blocks
+            if block.get("type") == "text" and not block["text"].startswith("<system-reminder>")
+        ]
+    return texts
+
+
+def session_header(request: RecordedRequest) -> str:
+    """The session id the CLI sent the request for."""
+    return {k.lower(): v for k, v in request.headers.items()}["x-claude-code-session-id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -22,59 +22,26 @@ from claude_trio import (
     ResultMessage,
     open_backend,
 )
-from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest, text_reply
+from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, text_reply
 
 from .conftest import LEAK_MARK
-from .helpers import assistant_texts
-
-TURN = 60
-Message = Mapping[str, Any]
-
-
-def _options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOptions:
-    settings: dict[str, Any] = {
-        "cwd": config.cwd,
-        "env": config.env,
-        "cli_path": str(cli),
-        "dangerously_skip_permissions": True,
-        "max_retries": 0,
-        **overrides,
-    }
-    return BackendOptions(**settings)
-
-
-async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message], **call: Any) -> list[Event]:
-    events: list[Event] = []
-    with trio.fail_after(TURN):
-        async for event in backend.complete(messages, **call):
-            events.append(event)
-    assert isinstance(events[-1], ResultMessage)
-    return events
+from .helpers import (
+    TURN,
+    Message,
+    ask,
+    assistant_texts,
+    backend_options,
+    session_header,
+    user_texts,
+)
 
 
 def _reply(events: Sequence[Event]) -> str:
     return "".join(assistant_texts(events))
 
 
-def _user_texts(request: RecordedRequest) -> list[str]:
-    """Every user text block of a request that is not a system reminder, in order."""
-    assert request.body is not None
-    texts = []
-    for message in request.body["messages"]:
-        if message["role"] != "user":
-            continue
-        content = message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        texts += [
-            block["text"]
-            for block in blocks
-            if block.get("type") == "text" and not block["text"].startswith("<system-reminder>")
-        ]
-    return texts
-
-
-def _session_header(request: RecordedRequest) -> str:
-    return {k.lower(): v for k, v in request.headers.items()}["x-claude-code-session-id"]
+def _options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOptions:
+    return backend_options(cli, config, **{"max_retries": 0, **overrides})
 
 
 async def test_three_turns_reuse_one_process(
@@ -83,17 +50,17 @@ async def test_three_turns_reuse_one_process(
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         history: list[Message] = [{"role": "user", "content": "remember Beaver"}]
         for question in ["what was it?", "and again?"]:
-            events = await _ask(backend, history)
+            events = await ask(backend, history)
             reply = _reply(events)
             history += [
                 {"role": "assistant", "content": [{"type": "text", "text": reply}]},
                 {"role": "user", "content": [{"type": "text", "text": question}]},
             ]
-        await _ask(backend, history)
+        await ask(backend, history)
         stats = backend.statistics()
     assert (stats.spawned, stats.reused, stats.reseeded) == (1, 2, 0)
-    assert len({_session_header(r) for r in mock_api.main_requests}) == 1
-    assert _user_texts(mock_api.main_requests[-1]) == [
+    assert len({session_header(r) for r in mock_api.main_requests}) == 1
+    assert user_texts(mock_api.main_requests[-1]) == [
         "remember Beaver",
         "what was it?",
         "and again?",
@@ -122,7 +89,7 @@ async def test_the_reply_may_come_back_in_another_form(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
-        await _ask(backend, [{"role": "user", "content": "first"}])
+        await ask(backend, [{"role": "user", "content": "first"}])
         history: list[Message] = [
             {"role": "user", "content": [{"type": "text", "text": "first"}]},
             {
@@ -135,7 +102,7 @@ async def test_the_reply_may_come_back_in_another_form(
             },
             {"role": "user", "content": "second"},
         ]
-        await _ask(backend, history)
+        await ask(backend, history)
         assert backend.statistics().reused == 1
 
 
@@ -143,16 +110,16 @@ async def test_an_edited_or_regenerated_reply_reseeds(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
-        await _ask(backend, [{"role": "user", "content": "first"}])
+        await ask(backend, [{"role": "user", "content": "first"}])
         # A regenerate: the same messages again.
-        await _ask(backend, [{"role": "user", "content": "first"}])
+        await ask(backend, [{"role": "user", "content": "first"}])
         # An edited reply.
         edited: list[Message] = [
             {"role": "user", "content": "first"},
             {"role": "assistant", "content": "echo: something else"},
             {"role": "user", "content": "second"},
         ]
-        await _ask(backend, edited)
+        await ask(backend, edited)
         stats = backend.statistics()
     assert (stats.spawned, stats.reused, stats.reseeded) == (3, 0, 1)
     assert "echo: something else" in json.dumps(mock_api.main_requests[-1].body)
@@ -164,8 +131,8 @@ async def test_two_clients_with_the_same_opening_keep_their_own_context(
     mock_api.enqueue(text_reply("reply for client A"), text_reply("reply for client B"))
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         opening: list[Message] = [{"role": "user", "content": "hi"}]
-        first_a = _reply(await _ask(backend, opening))
-        first_b = _reply(await _ask(backend, opening))
+        first_a = _reply(await ask(backend, opening))
+        first_b = _reply(await ask(backend, opening))
         assert {first_a, first_b} == {"reply for client A", "reply for client B"}
         for reply in (first_b, first_a):
             follow_up = [
@@ -173,7 +140,7 @@ async def test_two_clients_with_the_same_opening_keep_their_own_context(
                 {"role": "assistant", "content": reply},
                 {"role": "user", "content": "next"},
             ]
-            await _ask(backend, follow_up)
+            await ask(backend, follow_up)
             request = mock_api.main_requests[-1]
             sent = json.dumps(request.body)
             assert reply in sent
@@ -189,11 +156,11 @@ async def test_namespaces_never_share_a_process(
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         for tenant in ("alice", "bob"):
             history: list[Message] = [{"role": "user", "content": "hi"}]
-            reply = _reply(await _ask(backend, history, namespace=tenant))
-            sessions[tenant] = _session_header(mock_api.main_requests[-1])
+            reply = _reply(await ask(backend, history, namespace=tenant))
+            sessions[tenant] = session_header(mock_api.main_requests[-1])
             history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "2"}]
-            await _ask(backend, history, namespace=tenant)
-            assert _session_header(mock_api.main_requests[-1]) == sessions[tenant]
+            await ask(backend, history, namespace=tenant)
+            assert session_header(mock_api.main_requests[-1]) == sessions[tenant]
         stats = backend.statistics()
     assert sessions["alice"] != sessions["bob"]
     assert (stats.spawned, stats.reused) == (2, 2)
@@ -204,9 +171,9 @@ async def test_a_call_with_another_model_gets_its_own_process(
 ) -> None:
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         history: list[Message] = [{"role": "user", "content": "hi"}]
-        reply = _reply(await _ask(backend, history))
+        reply = _reply(await ask(backend, history))
         history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "2"}]
-        await _ask(backend, history, model="claude-sonnet-4-5")
+        await ask(backend, history, model="claude-sonnet-4-5")
         stats = backend.statistics()
     assert (stats.spawned, stats.reused, stats.reseeded) == (2, 0, 1)
     assert mock_api.main_requests[-1].model == "claude-sonnet-4-5"
@@ -222,7 +189,7 @@ async def test_a_new_backend_continues_a_history_it_never_saw(
         {"role": "user", "content": "what was the codeword?"},
     ]
     async with open_backend(_options(claude_cli, isolated, injection_mode=mode)) as backend:
-        events = await _ask(backend, history)
+        events = await ask(backend, history)
         assert backend.statistics().reseeded == 1
     assert _reply(events).startswith("echo: ")
     (request,) = mock_api.main_requests
@@ -231,7 +198,7 @@ async def test_a_new_backend_continues_a_history_it_never_saw(
     assert sent.count("what was the codeword?") == 1
     assert sent.index("Beaver") < sent.index("what was the codeword?")
     if mode == "native_jsonl":
-        assert _user_texts(request) == ["remember the codeword Beaver", "what was the codeword?"]
+        assert user_texts(request) == ["remember the codeword Beaver", "what was the codeword?"]
         assert "OK, Beaver." in sent
     else:
         prompt = request.prompt or ""
@@ -250,7 +217,7 @@ async def test_eviction_keeps_max_live_and_every_history_continues(
     async with ClaudeCodeBackend(_options(claude_cli, isolated, max_live=2)) as backend:
         for _ in range(2):
             for name, history in histories.items():
-                events = await _ask(backend, history)
+                events = await ask(backend, history)
                 assert backend.statistics().live <= 2
                 history += [
                     {"role": "assistant", "content": _reply(events)},
@@ -262,14 +229,14 @@ async def test_eviction_keeps_max_live_and_every_history_continues(
     for name in histories:
         asked = [r for r in mock_api.main_requests if r.prompt == f"who am I, {name}?"]
         assert len(asked) == 1
-        assert _user_texts(asked[0])[0] == f"I am {name}"
+        assert user_texts(asked[0])[0] == f"I am {name}"
 
 
 async def test_an_idle_process_expires(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, leak_mark: str
 ) -> None:
     async with ClaudeCodeBackend(_options(claude_cli, isolated, idle_ttl=0.5)) as backend:
-        await _ask(backend, [{"role": "user", "content": "hi"}])
+        await ask(backend, [{"role": "user", "content": "hi"}])
         (claude_pid,) = _claude_pids(leak_mark)
         pidfd = os.pidfd_open(claude_pid)
         try:
@@ -279,7 +246,7 @@ async def test_an_idle_process_expires(
             trio.lowlevel.notify_closing(pidfd)
             os.close(pidfd)
         assert backend.statistics().expired == 1
-        events = await _ask(
+        events = await ask(
             backend,
             [
                 {"role": "user", "content": "hi"},
@@ -316,7 +283,7 @@ async def test_ten_concurrent_calls_on_distinct_histories(
     replies: dict[int, str] = {}
 
     async def one(backend: ClaudeCodeBackend, number: int) -> None:
-        events = await _ask(backend, [{"role": "user", "content": f"caller {number}"}])
+        events = await ask(backend, [{"role": "user", "content": f"caller {number}"}])
         replies[number] = _reply(events)
 
     async with ClaudeCodeBackend(_options(claude_cli, isolated, max_live=10)) as backend:
@@ -326,7 +293,7 @@ async def test_ten_concurrent_calls_on_distinct_histories(
         stats = backend.statistics()
     assert replies == {n: f"echo: caller {n}" for n in range(10)}
     assert stats.spawned == 10
-    assert len({_session_header(r) for r in mock_api.main_requests}) == 10
+    assert len({session_header(r) for r in mock_api.main_requests}) == 10
 
 
 async def test_a_busy_history_forks_instead_of_sharing_a_process(
@@ -335,10 +302,10 @@ async def test_a_busy_history_forks_instead_of_sharing_a_process(
     history: list[Message] = [{"role": "user", "content": "SLOW2 same question"}]
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_ask, backend, history)
-            nursery.start_soon(_ask, backend, history)
+            nursery.start_soon(ask, backend, history)
+            nursery.start_soon(ask, backend, history)
         assert backend.statistics().spawned == 2
-    assert len({_session_header(r) for r in mock_api.main_requests}) == 2
+    assert len({session_header(r) for r in mock_api.main_requests}) == 2
 
 
 async def test_stopping_mid_turn_then_retrying_reaches_the_api_once(
@@ -346,7 +313,7 @@ async def test_stopping_mid_turn_then_retrying_reaches_the_api_once(
 ) -> None:
     first: list[Message] = [{"role": "user", "content": "hello"}]
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
-        reply = _reply(await _ask(backend, first))
+        reply = _reply(await ask(backend, first))
         history = [
             *first,
             {"role": "assistant", "content": reply},
@@ -357,10 +324,10 @@ async def test_stopping_mid_turn_then_retrying_reaches_the_api_once(
                 async for _event in abandoned:
                     break
         assert backend.statistics().discarded == 1
-        events = await _ask(backend, history)
+        events = await ask(backend, history)
     assert _reply(events).startswith("w0")
     retry = mock_api.main_requests[-1]
-    assert _user_texts(retry) == ["hello", "SLOW4 tell me more"]
+    assert user_texts(retry) == ["hello", "SLOW4 tell me more"]
 
 
 async def test_cancelling_mid_turn_discards_the_process(
@@ -380,7 +347,7 @@ async def test_cancelling_mid_turn_discards_the_process(
                 nursery.cancel_scope.cancel()
         stats = backend.statistics()
         assert (stats.busy, stats.discarded) == (0, 1)
-        events = await _ask(backend, [{"role": "user", "content": "fresh start"}])
+        events = await ask(backend, [{"role": "user", "content": "fresh start"}])
     assert _reply(events) == "echo: fresh start"
 
 
@@ -390,13 +357,13 @@ async def test_a_failed_turn_is_never_reused(
     history: list[Message] = [{"role": "user", "content": "ERR529 first try"}]
     async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
         with pytest.raises(Exception, match="529"):
-            await _ask(backend, history)
+            await ask(backend, history)
         mock_api.handler = None
-        events = await _ask(backend, [{"role": "user", "content": "ERR529 first try"}])
+        events = await ask(backend, [{"role": "user", "content": "ERR529 first try"}])
         stats = backend.statistics()
     assert stats.spawned == 2
     assert _reply(events) == "echo: ERR529 first try"
-    assert _user_texts(mock_api.main_requests[-1]) == ["ERR529 first try"]
+    assert user_texts(mock_api.main_requests[-1]) == ["ERR529 first try"]
 
 
 async def test_every_option_reaches_the_cli(
@@ -412,7 +379,7 @@ async def test_every_option_reaches_the_cli(
         permission_mode="bypassPermissions",
     )
     async with ClaudeCodeBackend(options) as backend:
-        await _ask(backend, [{"role": "user", "content": "hi"}])
+        await ask(backend, [{"role": "user", "content": "hi"}])
         (pid,) = _claude_pids(leak_mark)
         argv = _argv(pid)
     (request,) = mock_api.main_requests

@@ -7,7 +7,7 @@ import datetime
 import os
 import signal
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,18 @@ from claude_trio import (
 )
 from claude_trio._normalize import normalize as real_normalize
 from claude_trio._retry import find_retry_notice, retry_refused_error
-from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RecordedRequest, error_reply
+from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, error_reply
 
-from .helpers import assistant_texts
+from .helpers import (
+    TURN,
+    Message,
+    ask,
+    assistant_texts,
+    backend_options,
+    session_header,
+    user_texts,
+)
 
-TURN = 60
-Message = Mapping[str, Any]
 RESEED: list[Message] = [
     {"role": "user", "content": "remember Beaver"},
     {"role": "assistant", "content": "ok"},
@@ -50,26 +56,6 @@ RESEED: list[Message] = [
 
 class AppError(Exception):
     """An error of the caller's own."""
-
-
-def _options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOptions:
-    settings: dict[str, Any] = {
-        "cwd": config.cwd,
-        "env": config.env,
-        "cli_path": str(cli),
-        "dangerously_skip_permissions": True,
-        **overrides,
-    }
-    return BackendOptions(**settings)
-
-
-async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[Event]:
-    events: list[Event] = []
-    with trio.fail_after(TURN):
-        async for event in backend.complete(messages):
-            events.append(event)
-    assert isinstance(events[-1], ResultMessage)
-    return events
 
 
 async def _collect(
@@ -113,11 +99,11 @@ def _pids_of_session(session_id: str) -> list[int]:
 async def test_a_missing_cli_raises_cli_not_found(
     isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    options = _options(Path("/nonexistent/claude"), isolated)
+    options = backend_options(Path("/nonexistent/claude"), isolated)
     async with ClaudeCodeBackend(options) as backend:
         for messages in ([{"role": "user", "content": "hi"}], RESEED):
             with pytest.raises(CLINotFoundError):
-                await _ask(backend, messages)
+                await ask(backend, messages)
         assert backend.statistics().live == 0
     assert _session_files(isolated) == []
     assert mock_api.main_requests == ()
@@ -133,9 +119,9 @@ async def test_a_cli_that_cannot_start_leaves_no_transcript(
         'if [ "$1" = "--version" ]; then echo "2.1.328 (Claude Code)"; exit 0; fi\n'
         "echo 'claude: broken install' >&2\nexit 3\n",
     )
-    async with ClaudeCodeBackend(_options(broken, isolated)) as backend:
+    async with ClaudeCodeBackend(backend_options(broken, isolated)) as backend:
         with pytest.raises(ProcessError) as caught:
-            await _ask(backend, RESEED)
+            await ask(backend, RESEED)
         assert caught.value.exit_status == 3
         assert backend.statistics().live == 0
     assert _session_files(isolated) == []
@@ -145,16 +131,16 @@ async def test_a_cli_that_cannot_start_leaves_no_transcript(
 async def test_cancelling_a_start_lets_the_cancellation_through(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, delay: float
 ) -> None:
-    async with ClaudeCodeBackend(_options(cli, isolated)) as backend:
+    async with ClaudeCodeBackend(backend_options(cli, isolated)) as backend:
         with trio.move_on_after(delay) as scope:
-            await _ask(backend, RESEED)
+            await ask(backend, RESEED)
         stats = backend.statistics()
         # A process whose turn was cancelled may still be closing: it is never reused.
         assert stats.busy == 0
         assert stats.live <= 1
         assert stats.discarded == (1 if scope.cancelled_caught and stats.spawned else 0)
         # The backend serves the next call.
-        events = await _ask(backend, [{"role": "user", "content": "next"}])
+        events = await ask(backend, [{"role": "user", "content": "next"}])
         assert assistant_texts(events) == ["echo: next"]
     assert _session_files(isolated) == []
 
@@ -168,7 +154,7 @@ async def test_a_raising_on_permission_reaches_its_caller_as_itself_and_nobody_e
     async def refuse(request: PermissionRequest) -> bool:
         raise AppError(f"no {request.tool}")
 
-    options = _options(
+    options = backend_options(
         cli,
         isolated,
         dangerously_skip_permissions=False,
@@ -180,14 +166,14 @@ async def test_a_raising_on_permission_reaches_its_caller_as_itself_and_nobody_e
         async with trio.open_nursery() as nursery:
 
             async def bystander() -> None:
-                other.extend(await _ask(backend, [{"role": "user", "content": "SLOW3 wait"}]))
+                other.extend(await ask(backend, [{"role": "user", "content": "SLOW3 wait"}]))
 
             nursery.start_soon(bystander)
             with pytest.raises(AppError, match="no Bash"):
-                await _ask(backend, [{"role": "user", "content": "CALL_BASH touch x.txt"}])
+                await ask(backend, [{"role": "user", "content": "CALL_BASH touch x.txt"}])
         assert backend.statistics().failed + backend.statistics().discarded >= 1
         # The backend goes on: the same history re-seeds into a new process.
-        events = await _ask(
+        events = await ask(
             backend,
             [
                 {"role": "user", "content": "CALL_BASH touch x.txt"},
@@ -207,7 +193,7 @@ async def test_a_slow_on_permission_ends_in_a_timeout(
         await trio.sleep_forever()
         raise AssertionError("unreachable")
 
-    options = _options(
+    options = backend_options(
         cli,
         isolated,
         dangerously_skip_permissions=False,
@@ -218,7 +204,7 @@ async def test_a_slow_on_permission_ends_in_a_timeout(
     async with ClaudeCodeBackend(options) as backend:
         started = trio.current_time()
         with pytest.raises(BackendTimeoutError) as caught:
-            await _ask(backend, [{"role": "user", "content": "CALL_BASH touch y.txt"}])
+            await ask(backend, [{"role": "user", "content": "CALL_BASH touch y.txt"}])
         assert caught.value.phase == "permission"
         assert trio.current_time() - started < 15
     assert not (isolated.cwd / "y.txt").exists()
@@ -237,19 +223,19 @@ async def test_a_failing_conversation_task_fails_only_its_turn(
 
     monkeypatch.setattr("claude_trio._conversation.normalize", normalize)
     other: list[Event] = []
-    async with ClaudeCodeBackend(_options(cli, isolated)) as backend:
+    async with ClaudeCodeBackend(backend_options(cli, isolated)) as backend:
         async with trio.open_nursery() as nursery:
 
             async def bystander() -> None:
-                other.extend(await _ask(backend, [{"role": "user", "content": "SLOW2 wait"}]))
+                other.extend(await ask(backend, [{"role": "user", "content": "SLOW2 wait"}]))
 
             nursery.start_soon(bystander)
             with pytest.raises(BackendError) as caught:
-                await _ask(backend, [{"role": "user", "content": "BREAK_ME"}])
+                await ask(backend, [{"role": "user", "content": "BREAK_ME"}])
         assert isinstance(caught.value.__cause__, RuntimeError)
         assert not isinstance(caught.value, trio.EndOfChannel)
         assert backend.statistics().live <= 2
-        events = await _ask(backend, [{"role": "user", "content": "after"}])
+        events = await ask(backend, [{"role": "user", "content": "after"}])
         assert assistant_texts(events) == ["echo: after"]
     assert assistant_texts(other) == ["w0 w1 w2 w3"]
 
@@ -261,15 +247,15 @@ async def test_sigkill_of_one_busy_conversation_spares_the_other(
     killed_history: list[Message] = [{"role": "user", "content": "SLOW6 first"}]
     other: list[Event] = []
     failures: list[BaseException] = []
-    async with ClaudeCodeBackend(_options(claude_cli, isolated)) as backend:
+    async with ClaudeCodeBackend(backend_options(claude_cli, isolated)) as backend:
         async with trio.open_nursery() as nursery:
 
             async def bystander() -> None:
-                other.extend(await _ask(backend, [{"role": "user", "content": "SLOW3 other"}]))
+                other.extend(await ask(backend, [{"role": "user", "content": "SLOW3 other"}]))
 
             async def victim() -> None:
                 try:
-                    await _ask(backend, killed_history)
+                    await ask(backend, killed_history)
                 except BackendError as exc:
                     failures.append(exc)
 
@@ -278,7 +264,7 @@ async def test_sigkill_of_one_busy_conversation_spares_the_other(
             with trio.fail_after(TURN):
                 requests = await mock_api.wait_for_requests(2)
             request = next(r for r in requests if r.prompt == "SLOW6 first")
-            pids = _pids_of_session(_session_header(request))
+            pids = _pids_of_session(session_header(request))
             assert len(pids) == 1
             os.kill(pids[0], signal.SIGKILL)
         assert len(failures) == 1
@@ -287,33 +273,12 @@ async def test_sigkill_of_one_busy_conversation_spares_the_other(
         assert assistant_texts(other) == ["w0 w1 w2 w3 w4 w5"]
         # The killed history goes on by re-seeding; its prompt reaches the API once.
         count_before = len(mock_api.main_requests)
-        events_after = await _ask(backend, [{"role": "user", "content": "SLOW6 first"}])
+        events_after = await ask(backend, [{"role": "user", "content": "SLOW6 first"}])
         assert assistant_texts(events_after) == [" ".join(f"w{n}" for n in range(12))]
         assert len(mock_api.main_requests) == count_before + 1
         assert mock_api.main_requests[-1].prompt == "SLOW6 first"
-        assert _user_prompts(mock_api.main_requests[-1]).count("SLOW6 first") == 1
+        assert user_texts(mock_api.main_requests[-1]).count("SLOW6 first") == 1
     assert _session_files(isolated) == []
-
-
-def _session_header(request: RecordedRequest) -> str:
-    return {k.lower(): v for k, v in request.headers.items()}["x-claude-code-session-id"]
-
-
-def _user_prompts(request: RecordedRequest) -> list[str]:
-    """Every user text of a request that is not a system reminder."""
-    assert request.body is not None
-    texts = []
-    for message in request.body["messages"]:
-        if message["role"] != "user":
-            continue
-        content = message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        texts += [
-            block["text"]
-            for block in blocks
-            if block.get("type") == "text" and not block["text"].startswith("<system-reminder>")
-        ]
-    return texts
 
 
 # --- chains, bounds, exits ------------------------------------------------------------------
@@ -337,7 +302,7 @@ async def test_a_callers_exception_keeps_its_chain(tmp_path: Path) -> None:
 async def test_a_nested_call_on_a_full_pool_times_out(
     fake_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    options = _options(fake_cli, isolated, max_live=1, pool_timeout=0.5)
+    options = backend_options(fake_cli, isolated, max_live=1, pool_timeout=0.5)
     async with ClaudeCodeBackend(options) as backend:
         outer = backend.complete([{"role": "user", "content": "SLOW1 outer"}])
         with trio.fail_after(TURN):
@@ -346,7 +311,7 @@ async def test_a_nested_call_on_a_full_pool_times_out(
                     if isinstance(event, ResultMessage):
                         continue
                     with pytest.raises(BackendTimeoutError) as caught:
-                        await _ask(backend, [{"role": "user", "content": "inner"}])
+                        await ask(backend, [{"role": "user", "content": "inner"}])
                     assert caught.value.phase == "pool"
                     break
 
@@ -395,9 +360,9 @@ async def test_explicit_env_retries_reach_the_cli(
     claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     env = {**isolated.env, "CLAUDE_CODE_MAX_RETRIES": "0"}
-    async with ClaudeCodeBackend(_options(claude_cli, isolated, env=env)) as backend:
+    async with ClaudeCodeBackend(backend_options(claude_cli, isolated, env=env)) as backend:
         with pytest.raises(BackendError):
-            await _ask(backend, [{"role": "user", "content": "ERR529"}])
+            await ask(backend, [{"role": "user", "content": "ERR529"}])
     assert len(mock_api.main_requests) == 1
 
 
@@ -406,12 +371,14 @@ async def test_an_untrusted_folder_names_the_option_or_is_trusted_with_it(
 ) -> None:
     fresh = tmp_path / "elsewhere"
     fresh.mkdir()
-    async with ClaudeCodeBackend(_options(cli, isolated, cwd=fresh)) as backend:
+    async with ClaudeCodeBackend(backend_options(cli, isolated, cwd=fresh)) as backend:
         with pytest.raises(SessionError) as caught:
-            await _ask(backend, [{"role": "user", "content": "hi"}])
+            await ask(backend, [{"role": "user", "content": "hi"}])
         assert "trust_cwd=True" in str(caught.value)
-    async with ClaudeCodeBackend(_options(cli, isolated, cwd=fresh, trust_cwd=True)) as backend:
-        events = await _ask(backend, [{"role": "user", "content": "hi"}])
+    async with ClaudeCodeBackend(
+        backend_options(cli, isolated, cwd=fresh, trust_cwd=True)
+    ) as backend:
+        events = await ask(backend, [{"role": "user", "content": "hi"}])
     assert assistant_texts(events) == ["echo: hi"]
 
 
@@ -425,11 +392,11 @@ async def test_an_unmeasured_cli_version_warns_once(
         f'exec "{fake_cli}" "$@"\n',
     )
     history: list[Message] = [{"role": "user", "content": "hi"}]
-    async with ClaudeCodeBackend(_options(newer, isolated)) as backend:
+    async with ClaudeCodeBackend(backend_options(newer, isolated)) as backend:
         with pytest.warns(CLIVersionWarning, match="9.9.9"):
-            first = await _ask(backend, history)
+            first = await ask(backend, history)
         history += [{"role": "assistant", "content": "echo: hi"}, {"role": "user", "content": "2"}]
-        second = await _ask(backend, history)
+        second = await ask(backend, history)
     notices = [e for e in first if isinstance(e, SystemMessage) and e.subtype == "cli_version"]
     assert len(notices) == 1
     assert notices[0].data["version"] == "9.9.9"
@@ -439,12 +406,12 @@ async def test_an_unmeasured_cli_version_warns_once(
 async def test_session_files_are_removed_unless_kept(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    async with ClaudeCodeBackend(_options(cli, isolated)) as backend:
-        await _ask(backend, RESEED)
+    async with ClaudeCodeBackend(backend_options(cli, isolated)) as backend:
+        await ask(backend, RESEED)
         assert len(_session_files(isolated)) == 1
     assert _session_files(isolated) == []
-    async with ClaudeCodeBackend(_options(cli, isolated, keep_sessions=True)) as backend:
-        await _ask(backend, RESEED)
+    async with ClaudeCodeBackend(backend_options(cli, isolated, keep_sessions=True)) as backend:
+        await ask(backend, RESEED)
     kept = _session_files(isolated)
     assert len(kept) == 1
     assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
@@ -461,14 +428,14 @@ async def test_a_long_retry_after_reaches_the_caller_in_seconds(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     # Defaults: max_retries 2, max_retry_wait 10 s; the mock's 429 says retry-after: 30.
-    options = _options(cli, isolated, env=_without_retries_env(isolated))
+    options = backend_options(cli, isolated, env=_without_retries_env(isolated))
     statuses: list[SystemMessage] = []
     async with ClaudeCodeBackend(options) as backend:
         started = trio.current_time()
         with pytest.raises(RateLimitError) as caught:
             await _collect(backend, [{"role": "user", "content": "ERR429 x"}], statuses)
         elapsed = trio.current_time() - started
-        events = await _ask(backend, [{"role": "user", "content": "after the limit"}])
+        events = await ask(backend, [{"role": "user", "content": "after the limit"}])
     assert elapsed < 10
     assert caught.value.retry_after is not None
     assert 30 <= caught.value.retry_after <= 40
@@ -483,13 +450,13 @@ async def test_each_announced_retry_is_one_event_of_its_turn(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     env = {**_without_retries_env(isolated), "CLAUDE_CODE_MAX_RETRIES": "3"}
-    options = _options(cli, isolated, env=env)
+    options = backend_options(cli, isolated, env=env)
     async with ClaudeCodeBackend(options) as backend:
         history: list[Message] = []
         for turn in range(2):
             mock_api.enqueue(error_reply(429, retry_after=1), error_reply(429, retry_after=1))
             history.append({"role": "user", "content": f"turn {turn}"})
-            events = await _ask(backend, history)
+            events = await ask(backend, history)
             history.append({"role": "assistant", "content": f"echo: turn {turn}"})
             retries = [e for e in events if isinstance(e, SystemMessage)]
             assert [e.data["attempt"] for e in retries] == [1, 2]

@@ -13,7 +13,7 @@ import os
 import random
 import signal
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from claude_trio import (
     Event,
     MessageParseError,
     ProcessError,
-    ResultMessage,
     SessionError,
 )
 from claude_trio.testing import (
@@ -41,36 +40,17 @@ from claude_trio.testing import (
 )
 
 from .conftest import LEAK_MARK
-from .helpers import assistant_texts
+from .helpers import TURN, Message, ask, assistant_texts, backend_options
 
 STORM = int(os.environ.get("CLAUDE_TRIO_STORM", "50"))
 FAULT_REPEATS = max(1, STORM // 25)
-TURN = 60
 # Teardown is SIGTERM, close_timeout of grace, then SIGKILL and a 2 s wait.
 CLOSE_TIMEOUT = 5.0
 TEARDOWN_BOUND = CLOSE_TIMEOUT + 2.0 + 1.0
-Message = Mapping[str, Any]
 
 
 def _options(cli: Path, config: IsolatedConfig, **overrides: Any) -> BackendOptions:
-    settings: dict[str, Any] = {
-        "cwd": config.cwd,
-        "env": config.env,
-        "cli_path": str(cli),
-        "dangerously_skip_permissions": True,
-        "close_timeout": CLOSE_TIMEOUT,
-        **overrides,
-    }
-    return BackendOptions(**settings)
-
-
-async def _ask(backend: ClaudeCodeBackend, messages: Sequence[Message]) -> list[Event]:
-    events: list[Event] = []
-    with trio.fail_after(TURN):
-        async for event in backend.complete(messages):
-            events.append(event)
-    assert isinstance(events[-1], ResultMessage)
-    return events
+    return backend_options(cli, config, **{"close_timeout": CLOSE_TIMEOUT, **overrides})
 
 
 async def _wait_closed(backend: ClaudeCodeBackend) -> None:
@@ -135,7 +115,7 @@ async def test_cancellation_storm(
             # The real CLI takes about a second to start and answer: give it the time.
             deadline = trio.current_time() + rng.uniform(0.0, max_delay)
             with trio.move_on_at(deadline) as scope:
-                events = await _ask(backend, history)
+                events = await ask(backend, history)
             if scope.cancelled_caught:
                 cancelled += 1
                 history = []
@@ -149,7 +129,7 @@ async def test_cancellation_storm(
             assert stats.busy == 0
             assert len(_marked(leak_mark)) <= 3 * max(stats.live, 1)
         # The backend serves the next call.
-        events = await _ask(backend, [{"role": "user", "content": "still there?"}])
+        events = await ask(backend, [{"role": "user", "content": "still there?"}])
         assert assistant_texts(events) == ["echo: still there?"]
     assert not list((isolated.config_dir / "projects").rglob("*.jsonl"))
     assert _private_temp_dirs() <= temp_before
@@ -177,7 +157,7 @@ async def _turn_in_flight(
 
         async def run() -> None:
             try:
-                outcome.append(await _ask(backend, [{"role": "user", "content": prompt}]))
+                outcome.append(await ask(backend, [{"role": "user", "content": prompt}]))
             except BackendError as exc:
                 outcome.append(exc)
 
@@ -239,7 +219,7 @@ async def test_a_session_file_fault_mid_turn(
             result = outcome[0]
             assert isinstance(result, errors) or (fault == "deleted" and isinstance(result, list))
             assert trio.current_time() - started < 15
-            events = await _ask(backend, [{"role": "user", "content": f"after {number}"}])
+            events = await ask(backend, [{"role": "user", "content": f"after {number}"}])
             assert assistant_texts(events) == [f"echo: after {number}"]
     assert not list((isolated.config_dir / "projects").rglob("*.jsonl"))
 
@@ -260,7 +240,7 @@ async def test_kill_9_mid_turn(
             assert isinstance(result, ProcessError)
             assert result.signal == signal.SIGKILL
             assert trio.current_time() - started < TEARDOWN_BOUND
-            events = await _ask(backend, [{"role": "user", "content": f"after {number}"}])
+            events = await ask(backend, [{"role": "user", "content": f"after {number}"}])
             assert assistant_texts(events) == [f"echo: after {number}"]
 
 
@@ -322,7 +302,7 @@ async def test_an_unwritable_projects_directory(
     async with ClaudeCodeBackend(options) as backend:
         started = trio.current_time()
         with pytest.raises(SessionError):
-            await _ask(
+            await ask(
                 backend,
                 [
                     {"role": "user", "content": "a"},
@@ -333,7 +313,7 @@ async def test_an_unwritable_projects_directory(
         assert trio.current_time() - started < 1
         started = trio.current_time()
         with pytest.raises(BackendError) as caught:
-            await _ask(backend, [{"role": "user", "content": "fresh"}])
+            await ask(backend, [{"role": "user", "content": "fresh"}])
         assert trio.current_time() - started < 5.0 + TEARDOWN_BOUND
         del caught
     key_dir.unlink()
