@@ -8,6 +8,7 @@ The environment is built in four layers; each one beats the ones before it:
    and `EXCLUDED_SUFFIXES`. Nothing else of the caller's environment reaches the CLI.
 2. **Library defaults** (`library_defaults`): ``TERM=xterm-256color``, ``LANG=C.UTF-8``
    (only when the pass-through layer has no ``LANG``), ``CLAUDE_CODE_MAX_RETRIES=2``,
+   ``CLAUDE_CODE_DISABLE_FILE_MENTIONS=1``,
    ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` and ``DISABLE_AUTOUPDATER=1`` (unless
    ``nonessential_traffic``), ``CLAUDE_CODE_DISABLE_BACKGROUND_TASKS=1`` (unless
    ``background_tasks``).
@@ -160,6 +161,7 @@ _CONFIG_VAR: Final = "CLAUDE_CONFIG_DIR"
 _NONESSENTIAL_VAR: Final = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"
 _AUTOUPDATER_VAR: Final = "DISABLE_AUTOUPDATER"
 _BACKGROUND_VAR: Final = "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS"
+_MENTIONS_VAR: Final = "CLAUDE_CODE_DISABLE_FILE_MENTIONS"
 # How the CLI reads a boolean variable (its own list of false words).
 _FALSE_WORDS: Final = frozenset({"", "0", "false", "no", "off"})
 
@@ -193,7 +195,9 @@ def library_defaults(
         background_tasks: Leave out ``CLAUDE_CODE_DISABLE_BACKGROUND_TASKS``, which
             removes the Bash tool's ``run_in_background`` and background agents.
     """
-    defaults = {"TERM": _TERM, _RETRIES_VAR: str(DEFAULT_MAX_RETRIES)}
+    # A typed "@path" would make the CLI read that local file into the request: text
+    # that comes from elsewhere (a gateway's client) must not reach local files.
+    defaults = {"TERM": _TERM, _RETRIES_VAR: str(DEFAULT_MAX_RETRIES), _MENTIONS_VAR: "1"}
     if not nonessential_traffic:
         defaults[_NONESSENTIAL_VAR] = "1"
         defaults[_AUTOUPDATER_VAR] = "1"

@@ -662,12 +662,8 @@ def _check_prompt(messages: tuple[_Message, ...]) -> None:
             )
     try:
         prepare_text(_text_of(last))
-    except ValueError:
-        raise InputError(
-            "the last message has no text to type (it is empty, or only whitespace and "
-            "control characters)",
-            where=where,
-        ) from None
+    except InputError as exc:
+        raise InputError(exc.message, where=where) from None
 
 
 def _type(value: object) -> str:

@@ -9,9 +9,11 @@ queue is bounded by feeding it early once it grows past a limit, so no state is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import pyte
+from wcwidth import wcwidth
 
 _MAX_PENDING: Final = 256 * 1024
 
@@ -40,7 +42,8 @@ class TerminalScreen:
     def text(self) -> str:
         """Return the screen as text, one line per row, trailing spaces removed."""
         self._flush()
-        return "\n".join(line.rstrip() for line in self._screen.display)
+        screen = self._screen
+        return "\n".join(_row_text(screen.buffer[y], screen.columns) for y in range(screen.lines))
 
     def tail(self, lines: int = 20) -> str:
         """Return the last *lines* non-blank rows of the screen."""
@@ -52,3 +55,18 @@ class TerminalScreen:
             data = bytes(self._pending)
             self._pending.clear()
             self._stream.feed(data)
+
+
+def _row_text(row: Mapping[int, pyte.screens.Char], columns: int) -> str:
+    """One row as text. pyte's own ``display`` fails on a cell left empty (a wide
+    character's stub that was overwritten, pyte issue 207): such cells are skipped."""
+    cells: list[str] = []
+    stub = False
+    for x in range(columns):
+        data = row[x].data
+        if stub or not data:
+            stub = False
+            continue
+        cells.append(data)
+        stub = wcwidth(data[0]) == 2
+    return "".join(cells).rstrip()

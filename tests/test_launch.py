@@ -41,6 +41,7 @@ DEFAULTS = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     "DISABLE_AUTOUPDATER": "1",
     "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+    "CLAUDE_CODE_DISABLE_FILE_MENTIONS": "1",
 }
 
 #: A caller's environment as it may look inside Claude Code's Bash tool, with secrets.
@@ -216,6 +217,7 @@ def test_library_defaults_follow_the_options() -> None:
     assert library_defaults(nonessential_traffic=True, background_tasks=True) == {
         "TERM": "xterm-256color",
         "CLAUDE_CODE_MAX_RETRIES": str(DEFAULT_MAX_RETRIES),
+        "CLAUDE_CODE_DISABLE_FILE_MENTIONS": "1",
     }
 
 
@@ -243,6 +245,7 @@ def test_options_beat_defaults_and_pass_through(tmp_path: Path) -> None:
         "LANG": "C.UTF-8",
         "CLAUDE_CONFIG_DIR": str(tmp_path / "cfg"),
         "CLAUDE_CODE_MAX_RETRIES": "5",
+        "CLAUDE_CODE_DISABLE_FILE_MENTIONS": "1",
     }
 
 
