@@ -58,8 +58,9 @@ class BackendStatistics:
         evicted: Idle processes closed to make room under ``max_live``.
         expired: Idle processes closed after ``idle_ttl``.
         discarded: Processes closed because their turn failed or was abandoned.
-        failed: Conversations that failed inside (a task of theirs raised); each one's
-            turn raised the error, and the others went on.
+        failed: Processes closed because their conversation failed inside (a task of
+            its own or a callback raised); each one's turn raised the error, and the
+            others went on.
     """
 
     live: int
@@ -271,7 +272,8 @@ class ClaudeCodeBackend:
         if key is not None and slot.usable:
             slot.key = key
         elif not slot.closing:
-            self._counts["discarded"] += 1
+            failed = slot.conversation is not None and slot.conversation.failure is not None
+            self._counts["failed" if failed else "discarded"] += 1
             slot.close()
         slot.poke()
         self._poke()

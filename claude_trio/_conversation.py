@@ -191,6 +191,12 @@ class Conversation:
         self._delivered = 0
         self._delivery = trio.Event()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """What failed inside the conversation (a task of its own, or a callback), if
+        anything did: the conversation then takes no more turns."""
+        return None if self._failure is None else self._failure.error
+
     def statistics(self) -> ConversationStatistics:
         """Return counts of what the conversation has done so far."""
         return ConversationStatistics(
@@ -402,14 +408,11 @@ class Conversation:
         self._receiving = True
         try:
             with trio.move_on_at(float("inf") if deadline is None else deadline):
-                try:
-                    item = await self._receive.receive()
-                except trio.EndOfChannel:
-                    item = self._failure or _Exited(await self.process.wait())
+                item = await self._receive_item()
                 while isinstance(item, _WaitRefused):
                     if item.generation == self._generation and not self._interrupting:
                         await self._refuse_wait(item.notice)
-                    item = await self._receive.receive()
+                    item = await self._receive_item()
                 if isinstance(item, Normalized):
                     self._records = self._records.counted(item)
                     return item
@@ -436,6 +439,13 @@ class Conversation:
             timeout=bound,
             screen_tail=self.process.screen.tail(),
         )
+
+    async def _receive_item(self) -> _Item:
+        """The next item of the channel; once every task has ended, how it ended."""
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            return self._failure or _Exited(await self.process.wait())
 
     async def _refuse_wait(self, notice: RetryNotice) -> NoReturn:
         """End a turn whose retry would wait longer than ``max_retry_wait``; raise its error."""

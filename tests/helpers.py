@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,19 @@ def user_texts(request: RecordedRequest) -> list[str]:
 def session_header(request: RecordedRequest) -> str:
     """The session id the CLI sent the request for."""
     return {k.lower(): v for k, v in request.headers.items()}["x-claude-code-session-id"]
+
+
+def pids_of_sessions(session_ids: set[str]) -> list[int]:
+    """The processes whose command line names one of *session_ids* (the claude CLIs)."""
+    wanted = {session_id.encode() for session_id in session_ids}
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted & set(argv):
+            pids.append(int(entry.name))
+    return pids
