@@ -327,7 +327,7 @@ class Conversation:
             await self.process.paste_and_submit([command])
             with trio.move_on_after(self.options.prompt_timeout) as scope:
                 while True:
-                    await self._wait_quiet()
+                    await self.process.wait_quiet(_QUIET, bound=_ANSWER_WAIT)
                     if self.process.output_ended:
                         with trio.move_on_after(self.options.close_timeout):
                             await self.process.wait()
@@ -631,7 +631,7 @@ class Conversation:
         # Keys that arrive while the TUI is still painting the prompt are lost: answer
         # once the screen has been quiet for a moment, and again if the prompt stays.
         for _ in range(_ANSWER_ATTEMPTS):
-            await self._wait_quiet()
+            await self.process.wait_quiet(_QUIET, bound=_ANSWER_WAIT)
             if allowed:
                 await self.process.send_bytes(b"1")
             else:
@@ -703,15 +703,6 @@ class Conversation:
                 await self.process.wait_output()
             return True
         return False
-
-    async def _wait_quiet(self) -> None:
-        """Wait until the CLI has drawn nothing for a moment (bounded)."""
-        with trio.move_on_after(_ANSWER_WAIT):
-            while not self.process.output_ended:
-                with trio.move_on_after(_QUIET) as quiet:
-                    await self.process.wait_output()
-                if quiet.cancelled_caught:
-                    return
 
 
 class _CallbackFailed(Exception):

@@ -211,19 +211,23 @@ class PtyClaudeProcess:
             await self.wait_output()
 
     async def _answer_trust_dialog(self) -> None:
-        await self._wait_still()
+        await self.wait_quiet(_STILL, bound=_DIALOG_WAIT)
         await self.send_bytes(b"\x1b[B")
-        await self._wait_still()
+        await self.wait_quiet(_STILL, bound=_DIALOG_WAIT)
         await self.send_bytes(b"\r")
         with trio.move_on_after(_DIALOG_WAIT):
             while find_dialog(self.screen.text()) is not None and not self.output_ended:
                 await self.wait_output()
 
-    async def _wait_still(self) -> None:
-        """Wait until the CLI has drawn nothing for `_STILL` seconds (bounded)."""
-        with trio.move_on_after(_DIALOG_WAIT):
+    async def wait_quiet(self, quiet: float, *, bound: float) -> None:
+        """Wait until the CLI has drawn nothing for *quiet* seconds, at most *bound* seconds.
+
+        Keys sent while the TUI is still painting a prompt or a dialog are lost: answer
+        it once the screen has stopped moving.
+        """
+        with trio.move_on_after(bound):
             while not self.output_ended:
-                with trio.move_on_after(_STILL) as still:
+                with trio.move_on_after(quiet) as still:
                     await self.wait_output()
                 if still.cancelled_caught:
                     return
