@@ -1,0 +1,723 @@
+"""The HTTP gateway: the Anthropic Messages API and OpenAI Chat Completions over a backend.
+
+An ASGI app served by hypercorn's trio worker, in a nursery owned by `open_gateway`,
+over one `ClaudeCodeBackend`. The request and reply shapes live in
+`claude_trio._messages_api` and `claude_trio._chat_api`; who may call in
+`claude_trio._gateway_auth`; the error statuses in `claude_trio._gateway_errors`. This
+module does the I/O: it reads bodies within their limit, runs turns, streams, notices a
+client that went away, and logs one line per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import trio
+
+from ._backend import ClaudeCodeBackend
+from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
+from ._events import Event, ResultMessage
+from ._gateway_auth import Authenticator, Tenant, check_origin, check_token, is_loopback
+from ._gateway_errors import GatewayError, anthropic_error_body, error_for, openai_error_body
+from ._messages_api import (
+    CLI_TOOLS_HEADER,
+    MessageStreamEncoder,
+    message_json,
+    parse_messages_request,
+    sse,
+)
+from ._options import BackendOptions
+from ._util import check_trio, single_error_unwrapped
+
+if TYPE_CHECKING:
+    import hypercorn.config
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+
+_LOG: Final = logging.getLogger("claude_trio.gateway")
+
+#: The models ``GET /v1/models`` lists: the pinned CLI's aliases and its current lineup.
+#: ``--model`` takes any other name as well; the CLI passes it to the API.
+CLI_MODELS: Final = (
+    "opus",
+    "sonnet",
+    "haiku",
+    "fable",
+    "best",
+    "opusplan",
+    "opus[1m]",
+    "sonnet[1m]",
+    "claude-opus-5-5",
+    "claude-sonnet-5-5",
+    "claude-haiku-5-5",
+    "claude-fable-5-2",
+    "claude-opus-4-8",
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5",
+)
+
+_ROUTES: Final[Mapping[str, str]] = {
+    "/v1/messages": "POST",
+    "/v1/chat/completions": "POST",
+    "/v1/models": "GET",
+    "/health": "GET",
+}
+_MODELS_CREATED: Final = 1_767_225_600  # 2026-01-01, the date the list is stamped with
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _tokens(value: Mapping[str, str]) -> dict[str, str]:
+    return {check_token(token, "tokens"): str(name) for token, name in dict(value).items()}
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class GatewayOptions:
+    """How the gateway listens, whom it serves, and its limits.
+
+    Attributes:
+        host: The address to bind. Loopback by default; any other address needs tokens.
+        port: The port to bind; 0 picks a free one (read `Gateway.base_url`).
+        tokens: The accepted tokens, each mapped to a name for the logs. Empty: no token
+            is needed (loopback only). Each token is its own tenant: two tokens never
+            share a ``claude`` process.
+        allowed_origins: Web origins (``https://app.example``) whose browser requests are
+            served; any other request that carries an ``Origin`` gets 403.
+        show_cli_tools: Whether replies on the Anthropic route show the CLI's own tool
+            calls and results (``server_tool_use`` and ``mcp_tool_result`` blocks). A
+            request hides them with the header ``claude-trio-cli-tools: hide``.
+        max_body_bytes: The largest request body; a larger one gets 413.
+        max_messages: The most messages in one request; more get 400.
+        first_event_wait: Seconds a streamed reply waits for the turn's first event before
+            it commits to status 200. An error that comes sooner gets its own status
+            (a 429 stays a 429); one that comes later becomes an ``error`` event.
+        ping_interval: Seconds without an event after which a stream sends a ``ping``.
+        shutdown_grace: Seconds the turns in flight get to finish once the gateway stops;
+            then they are cancelled and their processes discarded.
+
+    Raises:
+        ValueError: A non-loopback *host* without tokens, a token shorter than 8
+            characters, or a bound that is not positive.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    tokens: Mapping[str, str] = attrs.field(factory=dict, converter=_tokens)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    show_cli_tools: bool = True
+    max_body_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
+    max_messages: int = attrs.field(default=10_000, validator=_positive)
+    first_event_wait: float = attrs.field(default=10.0, validator=_positive)
+    ping_interval: float = attrs.field(default=10.0, validator=_positive)
+    shutdown_grace: float = attrs.field(default=30.0, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if not is_loopback(self.host) and not self.tokens:
+            raise ValueError(
+                f"refusing to bind {self.host!r} without a token: anyone who can reach it "
+                "could use the claude login behind it; configure tokens or bind 127.0.0.1"
+            )
+
+
+@attrs.define
+class GatewayStatistics:
+    """Counts of what a gateway has done.
+
+    Attributes:
+        requests: Requests answered (any status).
+        active: Requests being answered now.
+        disconnected: Requests whose client went away before the reply was complete.
+    """
+
+    requests: int = 0
+    active: int = 0
+    disconnected: int = 0
+
+
+class Gateway:
+    """A running gateway; get one from `open_gateway`.
+
+    Attributes:
+        base_url: ``http://host:port``, with the bound port.
+        backend: The backend that answers the requests.
+        options: The options it runs with.
+    """
+
+    def __init__(self, backend: ClaudeCodeBackend, options: GatewayOptions) -> None:
+        self.backend = backend
+        self.options = options
+        self.base_url = ""
+        self._stats = GatewayStatistics()
+        self._stop = trio.Event()
+        self._auth = Authenticator(options.tokens)
+        self._loopback = is_loopback(options.host)
+
+    def statistics(self) -> GatewayStatistics:
+        """Return a copy of the counts."""
+        return attrs.evolve(self._stats)
+
+    def stop(self) -> None:
+        """Stop accepting requests; the turns in flight get ``shutdown_grace`` seconds."""
+        self._stop.set()
+
+    # --- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        """The ASGI entry point."""
+        if scope["type"] == "lifespan":
+            await _run_lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _http(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        exchange = _Exchange(scope, receive, send)
+        self._stats.active += 1
+        try:
+            await self._answer(exchange)
+        except GatewayError as error:
+            if not exchange.started:
+                await exchange.send_error(error)
+        finally:
+            self._stats.active -= 1
+            self._stats.requests += 1
+            self._stats.disconnected += exchange.disconnected
+            exchange.log()
+
+    async def _answer(self, exchange: _Exchange) -> None:
+        path, method = exchange.path, exchange.method
+        if path == "/health" and method == "GET":
+            await exchange.send_json(200, {"status": "ok"})
+            return
+        check_origin(
+            exchange.headers, loopback=self._loopback, allowed_origins=self.options.allowed_origins
+        )
+        exchange.tenant = self._auth.tenant(exchange.headers)
+        route = "/v1/models" if path.startswith("/v1/models/") else path
+        if route not in _ROUTES:
+            if path == "/v1/messages/count_tokens":
+                raise GatewayError(
+                    404, "count_tokens is not offered: the CLI counts tokens for itself"
+                )
+            raise GatewayError(404, f"no route {method} {path}")
+        if method != _ROUTES[route]:
+            raise GatewayError(405, f"{path} takes {_ROUTES[route]}, not {method}")
+        if route == "/v1/models":
+            await self._models(exchange)
+        elif route == "/v1/messages":
+            await self._messages(exchange)
+        else:
+            await self._chat(exchange)
+
+    async def _models(self, exchange: _Exchange) -> None:
+        names = list(CLI_MODELS)
+        if self.backend.options.model is not None and self.backend.options.model not in names:
+            names.insert(0, self.backend.options.model)
+        models = [_model_entry(name) for name in names]
+        if exchange.path != "/v1/models":
+            wanted = exchange.path.removeprefix("/v1/models/")
+            # Any name works with --model; an unlisted one is described, not refused.
+            await exchange.send_json(200, _model_entry(wanted))
+            return
+        await exchange.send_json(
+            200,
+            {
+                "object": "list",
+                "data": models,
+                "has_more": False,
+                "first_id": models[0]["id"],
+                "last_id": models[-1]["id"],
+            },
+        )
+
+    async def _messages(self, exchange: _Exchange) -> None:
+        request = parse_messages_request(
+            await exchange.read_json(self.options.max_body_bytes),
+            max_messages=self.options.max_messages,
+        )
+        exchange.ignored = request.ignored
+        show_tools = self.options.show_cli_tools and exchange.header(CLI_TOOLS_HEADER) != "hide"
+        message_id = "msg_" + uuid.uuid4().hex
+        events = self._complete(exchange, request.messages, request.model, request.system)
+        if not request.stream:
+            finished = await exchange.collect(events)
+            if finished is not None:
+                await exchange.send_json(
+                    200,
+                    message_json(
+                        finished,
+                        message_id=message_id,
+                        model=request.model,
+                        show_cli_tools=show_tools,
+                    ),
+                )
+            return
+        encoder = MessageStreamEncoder(
+            message_id=message_id, model=request.model, show_cli_tools=show_tools
+        )
+        await exchange.stream(
+            events,
+            _AnthropicFrames(encoder),
+            first_event_wait=self.options.first_event_wait,
+            ping_interval=self.options.ping_interval,
+        )
+
+    async def _chat(self, exchange: _Exchange) -> None:
+        exchange.openai = True
+        request = parse_chat_request(
+            await exchange.read_json(self.options.max_body_bytes),
+            max_messages=self.options.max_messages,
+        )
+        exchange.ignored = request.ignored
+        completion_id = "chatcmpl-" + uuid.uuid4().hex
+        created = int(time.time())
+        events = self._complete(exchange, request.messages, request.model, request.system)
+        if not request.stream:
+            finished = await exchange.collect(events)
+            if finished is not None:
+                await exchange.send_json(
+                    200,
+                    chat_completion(
+                        finished, completion_id=completion_id, model=request.model, created=created
+                    ),
+                )
+            return
+        encoder = ChatStreamEncoder(
+            completion_id=completion_id,
+            model=request.model,
+            created=created,
+            include_usage=request.include_usage,
+        )
+        await exchange.stream(
+            events,
+            _OpenAIFrames(encoder),
+            first_event_wait=self.options.first_event_wait,
+            ping_interval=self.options.ping_interval,
+        )
+
+    def _complete(
+        self,
+        exchange: _Exchange,
+        messages: tuple[dict[str, Any], ...],
+        model: str,
+        system: str | None,
+    ) -> AsyncGenerator[Event, None]:
+        tenant = exchange.tenant
+        assert tenant is not None
+        try:
+            return self.backend.complete(
+                messages, namespace=tenant.namespace, model=model, system_prompt=system
+            )
+        except Exception as exc:
+            raise error_for(exc) from exc
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "type": "model",
+        "object": "model",
+        "display_name": name,
+        "created_at": "2026-01-01T00:00:00Z",
+        "created": _MODELS_CREATED,
+        "owned_by": "anthropic",
+    }
+
+
+class _Frames:
+    """How one route frames a stream: its events, its keep-alive, its error."""
+
+    def start(self) -> list[bytes]:
+        raise NotImplementedError
+
+    def feed(self, event: Event) -> list[bytes]:
+        raise NotImplementedError
+
+    def finish(self, result: ResultMessage) -> list[bytes]:
+        raise NotImplementedError
+
+    def ping(self) -> bytes:
+        raise NotImplementedError
+
+    def error(self, error: GatewayError) -> list[bytes]:
+        raise NotImplementedError
+
+
+class _AnthropicFrames(_Frames):
+    def __init__(self, encoder: MessageStreamEncoder) -> None:
+        self.encoder = encoder
+
+    def start(self) -> list[bytes]:
+        return [sse(kind, data) for kind, data in self.encoder.start()]
+
+    def feed(self, event: Event) -> list[bytes]:
+        return [sse(kind, data) for kind, data in self.encoder.feed(event)]
+
+    def finish(self, result: ResultMessage) -> list[bytes]:
+        return [sse(kind, data) for kind, data in self.encoder.finish(result)]
+
+    def ping(self) -> bytes:
+        return sse("ping", {"type": "ping"})
+
+    def error(self, error: GatewayError) -> list[bytes]:
+        return [sse("error", anthropic_error_body(error))]
+
+
+class _OpenAIFrames(_Frames):
+    def __init__(self, encoder: ChatStreamEncoder) -> None:
+        self.encoder = encoder
+
+    @staticmethod
+    def _data(chunks: list[dict[str, Any]]) -> list[bytes]:
+        return [f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode() for chunk in chunks]
+
+    def start(self) -> list[bytes]:
+        return self._data(self.encoder.start())
+
+    def feed(self, event: Event) -> list[bytes]:
+        return self._data(self.encoder.feed(event))
+
+    def finish(self, result: ResultMessage) -> list[bytes]:
+        return [*self._data(self.encoder.finish(result)), b"data: [DONE]\n\n"]
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"  # an SSE comment: clients skip it
+
+    def error(self, error: GatewayError) -> list[bytes]:
+        return self._data([openai_error_body(error)])
+
+
+class _Exchange:
+    """One request and its reply: what was asked, what was answered, for the log."""
+
+    def __init__(
+        self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        self.method = scope["method"]
+        self.path = scope["path"]
+        self.headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        self._receive = receive
+        self._send = send
+        self.started_at = trio.current_time()
+        self.request_id = "req_" + uuid.uuid4().hex
+        self.started = False
+        self.status: int | None = None
+        self.disconnected = False
+        self.openai = self.path.startswith("/v1/chat/") or (
+            self.path.startswith("/v1/models") and self.header("anthropic-version") is None
+        )
+        self.tenant: Tenant | None = None
+        self.ignored: tuple[str, ...] = ()
+        self.result: ResultMessage | None = None
+        self._body_done = False
+
+    def header(self, name: str) -> str | None:
+        wanted = name.encode()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1").strip()
+        return None
+
+    async def read_json(self, limit: int) -> object:
+        length = self.header("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise GatewayError(413, f"the request body is larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                raise GatewayError(400, "the client went away while sending the request")
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise GatewayError(413, f"the request body is larger than {limit} bytes")
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        self._body_done = True
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"the request body is not valid JSON: {exc}") from None
+
+    async def collect(self, events: AsyncGenerator[Event, None]) -> list[Event] | None:
+        """Run the turn to its end; None when the client went away first."""
+        collected: list[Event] = []
+        failure: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+            try:
+                async with _closing(events):
+                    async for event in events:
+                        collected.append(event)
+            except Exception as exc:
+                failure = exc  # raised below: raised in here, a nursery would group it
+            nursery.cancel_scope.cancel()
+        if self.disconnected:
+            return None
+        if failure is not None:
+            raise error_for(failure) from failure
+        last = collected[-1] if collected else None
+        if not isinstance(last, ResultMessage):
+            raise GatewayError(500, "the turn ended without a result")
+        self.result = last
+        return collected
+
+    async def stream(
+        self,
+        events: AsyncGenerator[Event, None],
+        frames: _Frames,
+        *,
+        first_event_wait: float,
+        ping_interval: float,
+    ) -> None:
+        """Stream a turn; an error before the first event keeps its own status."""
+        send_item, receive_item = trio.open_memory_channel[Event | BaseException](1)
+        early: GatewayError | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+            nursery.start_soon(_produce, events, send_item)
+            commit_at = trio.current_time() + first_event_wait
+            async with receive_item:
+                while True:
+                    wait_until = trio.current_time() + ping_interval if self.started else commit_at
+                    item: Event | BaseException | None = None
+                    with trio.move_on_at(wait_until):
+                        try:
+                            item = await receive_item.receive()
+                        except trio.EndOfChannel:
+                            item = GatewayError(500, "the turn ended without a result")
+                    if item is None:
+                        if self.started:
+                            await self._body(frames.ping())
+                        else:
+                            await self._start_stream(frames)
+                        continue
+                    if isinstance(item, BaseException) and not self.started:
+                        early = error_for(item)
+                        early.__cause__ = item
+                        break
+                    if await self._stream_item(item, frames):
+                        break
+            # Stop watching before the last send: ending the response makes hypercorn
+            # report a disconnect at once.
+            nursery.cancel_scope.cancel()
+        if early is not None and not self.disconnected:
+            raise early
+        if self.started and not self.disconnected:
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _stream_item(self, item: Event | BaseException, frames: _Frames) -> bool:
+        """Send what *item* gives; True when the stream is complete."""
+        if isinstance(item, BaseException):
+            error = error_for(item)
+            self.status = error.status
+            for frame in frames.error(error):
+                await self._body(frame)
+            return True
+        if not self.started:
+            await self._start_stream(frames)
+        for frame in frames.feed(item):
+            await self._body(frame)
+        if isinstance(item, ResultMessage):
+            self.result = item
+            for frame in frames.finish(item):
+                await self._body(frame)
+            return True
+        return False
+
+    async def _start_stream(self, frames: _Frames) -> None:
+        await self._start(
+            200,
+            [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+            ],
+        )
+        for frame in frames.start():
+            await self._body(frame)
+
+    async def _body(self, data: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        self.status = status
+        extra = [
+            (b"request-id", self.request_id.encode()),
+            (b"x-request-id", self.request_id.encode()),
+        ]
+        if self.ignored:
+            extra.append((b"claude-trio-ignored", ", ".join(self.ignored).encode()))
+        await self._send(
+            {"type": "http.response.start", "status": status, "headers": [*headers, *extra]}
+        )
+
+    async def send_json(
+        self, status: int, body: Mapping[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        await self._start(status, [(b"content-type", b"application/json"), *(headers or [])])
+        await self._send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def send_error(self, error: GatewayError) -> None:
+        if self.disconnected:
+            self.status = 499
+            return
+        body = openai_error_body(error) if self.openai else anthropic_error_body(error)
+        if not self.openai:
+            body["request_id"] = self.request_id
+        headers = list(error.headers)
+        if error.status == 405:
+            headers.append((b"allow", _ROUTES.get(self.path, "GET").encode()))
+        await self.send_json(error.status, body, headers)
+
+    async def _watch_disconnect(self, cancel_scope: trio.CancelScope) -> None:
+        if not self._body_done:
+            return
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = True
+        cancel_scope.cancel()
+
+    def log(self) -> None:
+        status = 499 if self.disconnected else self.status
+        usage = self.result.usage if self.result is not None else None
+        _LOG.info(
+            "%s %s %s %.3fs in=%s out=%s tenant=%s",
+            self.method,
+            self.path,
+            status if status is not None else "-",
+            trio.current_time() - self.started_at,
+            usage.input_tokens if usage is not None else "-",
+            usage.output_tokens if usage is not None else "-",
+            self.tenant.name if self.tenant is not None else "-",
+        )
+
+
+async def _produce(
+    events: AsyncGenerator[Event, None], send_item: trio.MemorySendChannel[Event | BaseException]
+) -> None:
+    async with send_item, _closing(events):
+        try:
+            async for event in events:
+                await send_item.send(event)
+        except Exception as exc:
+            await send_item.send(exc)
+
+
+@asynccontextmanager
+async def _closing(events: AsyncGenerator[Event, None]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        with trio.CancelScope(shield=True):
+            await events.aclose()
+
+
+async def _run_lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _server_config(options: GatewayOptions) -> hypercorn.config.Config:
+    try:
+        import hypercorn.config
+    except ImportError as exc:
+        raise ImportError(
+            "the gateway needs hypercorn: pip install 'claude-trio[gateway]'"
+        ) from exc
+    config = hypercorn.config.Config()
+    host = options.host
+    config.bind = [f"[{host}]:{options.port}" if ":" in host else f"{host}:{options.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("claude_trio.gateway.server")
+    config.graceful_timeout = options.shutdown_grace
+    config.include_server_header = False
+    # No cap of hypercorn's own below the gateway's: the gateway answers 413 itself.
+    config.h11_max_incomplete_size = 64 * 1024
+    return config
+
+
+@asynccontextmanager
+async def open_gateway(
+    backend_options: BackendOptions, options: GatewayOptions | None = None
+) -> AsyncIterator[Gateway]:
+    """Serve the gateway for the duration of the block.
+
+    The block owns a nursery holding the backend and hypercorn's trio worker. Leaving it
+    stops the server (the turns in flight get ``shutdown_grace`` seconds, less when the
+    block is cancelled), then closes every ``claude`` process.
+
+    Args:
+        backend_options: How the backend runs the CLI (its ``cwd``, pool, permissions).
+        options: Where to listen, the tokens and the limits; the defaults bind a free
+            port on 127.0.0.1 with no token.
+
+    Yields:
+        The running `Gateway`; its `Gateway.base_url` has the bound port.
+
+    Raises:
+        OSError: The address could not be bound.
+        ImportError: hypercorn is not installed (``pip install 'claude-trio[gateway]'``).
+    """
+    check_trio("open_gateway")
+    options = options if options is not None else GatewayOptions()
+    config = _server_config(options)
+    import hypercorn.trio
+
+    with single_error_unwrapped():
+        async with ClaudeCodeBackend(backend_options) as backend, trio.open_nursery() as nursery:
+            gateway = Gateway(backend, options)
+            binds: list[str] = await nursery.start(_serve, hypercorn.trio.serve, gateway, config)
+            gateway.base_url = binds[0]
+            try:
+                yield gateway
+            finally:
+                gateway.stop()
+
+
+async def _serve(
+    serve: Callable[..., Awaitable[None]],
+    gateway: Gateway,
+    config: hypercorn.config.Config,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve(
+        gateway, config, shutdown_trigger=gateway._stop.wait, task_status=task_status, mode="asgi"
+    )
+
+
+async def serve_gateway(
+    backend_options: BackendOptions,
+    options: GatewayOptions | None = None,
+    *,
+    task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the gateway until `Gateway.stop` is called or the caller cancels.
+
+    Start it with ``await nursery.start(serve_gateway, ...)`` to get the `Gateway` once it
+    listens. After `Gateway.stop`, it returns when the turns in flight have finished
+    (within ``shutdown_grace``) and every process is closed.
+    """
+    async with open_gateway(backend_options, options) as gateway:
+        task_status.started(gateway)
+        await gateway._stop.wait()
