@@ -1,0 +1,689 @@
+"""``claude-trio doctor``: check a ``claude`` CLI against everything claude_trio relies on.
+
+The checks run the real CLI; how each one is judged, and how the results are shown, is
+kept apart from that I/O: the ``judge_*`` functions, `render_table` and `exit_status`
+take plain values and never touch a process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import trio
+
+from ._backend import ClaudeCodeBackend, CLIVersionWarning
+from ._chrome import find_dialog
+from ._conversation import Conversation, open_conversation
+from ._errors import (
+    APIConnectionError,
+    AuthError,
+    BackendError,
+    BackendTimeoutError,
+    CLINotFoundError,
+    ProcessError,
+    RateLimitError,
+    SessionError,
+)
+from ._events import AssistantMessage, Event, ResultMessage, TextBlock
+from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
+from ._options import BackendOptions, ConversationOptions
+from ._paths import remove_session_files
+
+#: The bound of each check, in seconds, unless ``--timeout`` says otherwise.
+DEFAULT_CHECK_TIMEOUT: Final = 60.0
+
+#: How long a turn against the mock may take to end once its reply is in, in seconds: a
+#: turn that ends only by ``turn_timeout`` (600 s by default) fails the check.
+TURN_END_BOUND: Final = 15.0
+
+#: The prompt of the one turn ``doctor --live`` sends.
+LIVE_PROMPT: Final = "Reply with the single word: pong"
+
+OFFLINE_CHECKS: Final = (
+    "cli",
+    "version",
+    "dialogs",
+    "readiness",
+    "turn",
+    "turn end",
+    "interrupt",
+    "resume",
+)
+LIVE_CHECKS: Final = ("cli", "version", "readiness", "live turn")
+
+PIN_FIX: Final = (
+    f"pin the CLI to {PINNED_CLI_VERSION} (npm install --prefix .claude-cli "
+    f"@anthropic-ai/claude-code@{PINNED_CLI_VERSION}, then {CLI_ENV_VAR}="
+    ".claude-cli/node_modules/.bin/claude), or report this output to the claude_trio "
+    "maintainers if the pinned release fails it too"
+)
+_TESTING_FIX: Final = (
+    "install the testing extra, which serves the bundled mock API: "
+    "pip install 'claude-trio[testing]'"
+)
+_NOT_RUN: Final = "not run: the checks above failed"
+_DETAIL_WIDTH: Final = 72
+
+
+@attrs.frozen
+class CheckResult:
+    """The outcome of one doctor check.
+
+    Attributes:
+        name: The check (``version``, ``turn end``…).
+        ok: Whether it passed. A pass that comes with a *fix* is a warning.
+        detail: What was seen, in a line or a few.
+        fix: What to do about a failure or a warning; None when there is nothing to do.
+        seconds: How long the check took.
+    """
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``warn`` (a pass with a fix) or ``FAIL``."""
+        if not self.ok:
+            return "FAIL"
+        return "warn" if self.fix else "pass"
+
+
+@attrs.frozen
+class Verdict:
+    """What a ``judge_*`` function made of a check: a `CheckResult` less name and time."""
+
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+# --- Judging (sans-I/O) -------------------------------------------------------------
+
+
+def judge_version(output: str, returncode: int) -> Verdict:
+    """Judge the output of ``claude --version``: another release than the pin is a warning."""
+    if returncode != 0:
+        return Verdict(
+            False,
+            f"claude --version exited with status {returncode}: {output.strip()[:200]}",
+            fix="run the CLI by hand to see why it does not start, or reinstall it",
+        )
+    version = output.strip().split(" ", 1)[0]
+    if not version:
+        return Verdict(False, "claude --version printed nothing", fix=PIN_FIX)
+    if version != PINNED_CLI_VERSION:
+        return Verdict(
+            True, f"{version}, not the release measured ({PINNED_CLI_VERSION})", fix=PIN_FIX
+        )
+    return Verdict(True, f"{version} (the release claude_trio was measured on)")
+
+
+def reply_text(events: Iterable[Event]) -> str:
+    """The text blocks of the assistant messages among *events*, joined by spaces."""
+    return " ".join(
+        block.text
+        for event in events
+        if isinstance(event, AssistantMessage)
+        for block in event.content
+        if isinstance(block, TextBlock)
+    )
+
+
+def judge_turn(events: Sequence[Event], expected: str, *, first_after: float | None) -> Verdict:
+    """Judge a turn's events up to the reply: the mock's *expected* text must be among them."""
+    text = reply_text(events)
+    if expected not in text:
+        return Verdict(
+            False,
+            f"the reply events held {text[:80]!r}, not {expected!r}",
+            fix="the CLI's session records were not read as events: " + PIN_FIX,
+        )
+    when = "" if first_after is None else f", the first after {first_after:.2f} s"
+    return Verdict(True, f"{expected!r} in {len(events)} event(s){when}")
+
+
+def judge_turn_end(events: Sequence[Event], *, ended: bool, bound: float) -> Verdict:
+    """Judge how a turn ended: by the CLI's ``turn_duration`` record, within *bound*."""
+    if not ended or not events or not isinstance(events[-1], ResultMessage):
+        return Verdict(
+            False,
+            f"the turn did not end within {bound:g} s of the prompt: the CLI's turn-end "
+            "record was not recognised, so turns would end only by turn_timeout",
+            fix=PIN_FIX,
+        )
+    result = events[-1]
+    if result.is_error:
+        return Verdict(
+            False,
+            f"the turn ended with an API error (stop_reason={result.stop_reason})",
+            fix="the CLI did not reach the bundled mock API: " + PIN_FIX,
+        )
+    if result.duration_ms is None:
+        return Verdict(
+            False,
+            "the turn ended without the CLI's turn_duration record",
+            fix=PIN_FIX,
+        )
+    return Verdict(True, f"turn_duration record read (the CLI timed it {result.duration_ms} ms)")
+
+
+def judge_interrupt(interrupted: Sequence[Event], after: Sequence[Event], expected: str) -> Verdict:
+    """Judge an interrupted turn's events and those of the turn typed after it."""
+    last = interrupted[-1] if interrupted else None
+    if not isinstance(last, ResultMessage) or not last.interrupted:
+        return Verdict(
+            False,
+            f"the interrupted turn did not end as interrupted (last event: {last!r:.120})",
+            fix=PIN_FIX,
+        )
+    if expected not in reply_text(after):
+        return Verdict(
+            False,
+            f"the turn after the interrupt answered {reply_text(after)[:80]!r}, not {expected!r}",
+            fix=PIN_FIX,
+        )
+    return Verdict(True, "ended as interrupted; the next turn answered")
+
+
+def message_texts(messages: Iterable[Mapping[str, Any]], role: str) -> list[str]:
+    """The text blocks of *role*'s messages in an API request, system reminders left out."""
+    texts = []
+    for message in messages:
+        if message.get("role") != role:
+            continue
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks if isinstance(blocks, list) else []:
+            text = block.get("text") if isinstance(block, dict) else None
+            if isinstance(text, str) and not text.startswith("<system-reminder>"):
+                texts.append(text)
+    return texts
+
+
+def judge_resume(
+    events: Sequence[Event],
+    request_messages: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, str]],
+    *,
+    reseeded: int,
+) -> Verdict:
+    """Judge a re-seed: the mock's request must carry every earlier turn of *history*."""
+    if reseeded != 1:
+        return Verdict(False, f"the backend re-seeded {reseeded} process(es), not 1", fix=PIN_FIX)
+    sent = {role: message_texts(request_messages, role) for role in ("user", "assistant")}
+    missing = [
+        message["content"]
+        for message in history
+        if not any(message["content"] in text for text in sent[message["role"]])
+    ]
+    if missing:
+        return Verdict(
+            False,
+            f"the API request lacked {missing!r}: the re-seeded session file was not "
+            "replayed (the CLI's transcript format may have changed)",
+            fix=PIN_FIX,
+        )
+    expected = f"echo: {history[-1]['content']}"
+    if expected not in reply_text(events):
+        return Verdict(False, f"the reply was {reply_text(events)[:80]!r}", fix=PIN_FIX)
+    return Verdict(True, f"the request carried all {len(history)} messages")
+
+
+def verdict_for_error(error: BackendError | OSError) -> Verdict:
+    """Turn an error a check raised into a failed `Verdict` with the fix that fits it."""
+    detail = str(error)
+    fix: str | None
+    if isinstance(error, SessionError) and error.fix:
+        fix = error.fix
+    elif isinstance(error, CLINotFoundError):
+        detail, _, fix = detail.partition("\n")
+    elif isinstance(error, AuthError):
+        fix = "log in: run `claude` by hand and use /login (or set a valid ANTHROPIC_API_KEY)"
+    elif isinstance(error, RateLimitError):
+        fix = "wait until your usage limit resets, then run the doctor again"
+    elif isinstance(error, APIConnectionError):
+        fix = "check the network and any proxy settings (HTTPS_PROXY) the CLI needs"
+    elif isinstance(error, BackendTimeoutError | ProcessError):
+        fix = PIN_FIX
+    else:
+        fix = "see the detail above"
+    return Verdict(False, f"{type(error).__name__}: {detail}", fix=fix)
+
+
+def exit_status(results: Iterable[CheckResult]) -> int:
+    """0 when every check passed (warnings included), else 1."""
+    return 0 if all(result.ok for result in results) else 1
+
+
+def table_header(width: int) -> str:
+    """The table's title row, for check names up to *width* characters."""
+    return f"{'check':<{width}}  result  {'time':>8}  detail"
+
+
+def table_row(result: CheckResult, width: int) -> str:
+    """One row of the table: the check, its result, its time and its detail's first line."""
+    detail = result.detail.strip().splitlines()[0] if result.detail.strip() else ""
+    if len(detail) > _DETAIL_WIDTH:
+        detail = detail[: _DETAIL_WIDTH - 1] + "…"
+    return f"{result.name:<{width}}  {result.status:<6}  {result.seconds:6.2f} s  {detail}"
+
+
+def fix_lines(results: Iterable[CheckResult]) -> list[str]:
+    """The section after the table: each failure's whole detail and each fix."""
+    lines = []
+    for result in results:
+        if (result.ok or result.detail == _NOT_RUN) and not result.fix:
+            continue
+        lines.append(f"{result.name} ({result.status}):")
+        if not result.ok:
+            lines += [f"    {line}" for line in result.detail.strip().splitlines()[:12]]
+        if result.fix:
+            lines += [f"    fix: {line}" for line in result.fix.strip().splitlines()]
+    return lines
+
+
+def summary_line(results: Sequence[CheckResult]) -> str:
+    """The last line: how many checks passed."""
+    failed = [result.name for result in results if not result.ok]
+    if failed:
+        return f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}"
+    warned = sum(result.fix is not None for result in results)
+    tail = f" ({warned} with a warning)" if warned else ""
+    return f"all {len(results)} checks passed{tail}"
+
+
+def render_table(results: Sequence[CheckResult]) -> str:
+    """The whole report: the table, the failures and fixes, and a summary line."""
+    width = max([len("check"), *(len(result.name) for result in results)])
+    lines = [table_header(width), *(table_row(result, width) for result in results)]
+    fixes = fix_lines(results)
+    if fixes:
+        lines += ["", *fixes]
+    return "\n".join([*lines, "", summary_line(results)])
+
+
+# --- Running the checks (I/O) -------------------------------------------------------
+
+Check = Callable[[], Awaitable[Verdict]]
+
+
+async def run_check(name: str, check: Check, *, bound: float) -> CheckResult:
+    """Run *check* within *bound* seconds; a check that hangs fails, never the doctor."""
+    started = trio.current_time()
+    verdict = Verdict(
+        False,
+        f"did not finish within {bound:g} s",
+        fix="the CLI hangs where claude_trio expects it to answer: " + PIN_FIX,
+    )
+    with trio.move_on_after(bound):
+        try:
+            verdict = await check()
+        except (BackendError, OSError) as exc:
+            verdict = verdict_for_error(exc)
+    return CheckResult(name, verdict.ok, verdict.detail, verdict.fix, trio.current_time() - started)
+
+
+@attrs.frozen
+class _Lab:
+    """One offline check's world: the mock API and a CLI config pointed at it."""
+
+    api: Any  # claude_trio.testing.MockAnthropicAPI (the testing kit is imported lazily)
+    home: Path
+    settings: Mapping[str, Any]
+
+    def options(self, **overrides: Any) -> ConversationOptions:
+        return ConversationOptions(**{**self.settings, **overrides})
+
+    def backend_options(self, **overrides: Any) -> BackendOptions:
+        return BackendOptions(**{**self.settings, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def _open_lab(root: Path, name: str, cli: Path, bound: float) -> AsyncIterator[_Lab]:
+    from .testing import isolated_config, magic_word_handler, open_mock_anthropic_api
+
+    home = root / name.replace(" ", "-")
+    project = home / "project"
+    project.mkdir(parents=True)
+    async with open_mock_anthropic_api(handler=magic_word_handler) as api:
+        config = isolated_config(home, base_url=api.base_url, cwd=project)
+        settings = {
+            "cwd": config.cwd,
+            "env": config.env,
+            "cli_path": str(cli),
+            "dangerously_skip_permissions": True,
+            "max_retries": 0,
+            "startup_timeout": bound,
+            "prompt_timeout": bound,
+            "turn_timeout": bound,
+        }
+        yield _Lab(api=api, home=home, settings=settings)
+
+
+async def _collect(turn: AsyncIterator[Event]) -> list[Event]:
+    return [event async for event in turn]
+
+
+async def check_version(cli: Path) -> Verdict:
+    """Run ``claude --version`` (the caller bounds it)."""
+    done = await trio.run_process(
+        [str(cli), "--version"], capture_stdout=True, capture_stderr=True, check=False
+    )
+    output = done.stdout.decode(errors="replace") or done.stderr.decode(errors="replace")
+    return judge_version(output, done.returncode)
+
+
+async def _check_dialogs(lab: _Lab) -> Verdict:
+    untrusted = lab.home / "untrusted"
+    untrusted.mkdir()
+    try:
+        async with open_conversation(lab.options(cwd=untrusted)):
+            pass
+    except SessionError as exc:
+        dialog = find_dialog(exc.screen)
+        if dialog is None or dialog.name != "trust folder":
+            return verdict_for_error(exc)
+    else:
+        return Verdict(
+            False,
+            "no trust dialog showed in a folder the config does not trust",
+            fix=PIN_FIX,
+        )
+    async with open_conversation(lab.options(cwd=untrusted, trust_cwd=True)):
+        pass
+    return Verdict(
+        True,
+        "trust dialog answered by trust_cwd; the first-run dialogs pre-answered",
+    )
+
+
+async def _check_readiness(options: ConversationOptions) -> Verdict:
+    started = trio.current_time()
+    async with open_conversation(options):
+        ready = trio.current_time() - started
+    return Verdict(True, f"input box after {ready:.2f} s")
+
+
+async def _turn_until(conversation: Conversation, prompt: str, expected: str) -> Verdict:
+    events: list[Event] = []
+    sent = trio.current_time()
+    first: float | None = None
+    async with contextlib.aclosing(conversation.turn(prompt)) as turn:
+        async for event in turn:
+            first = trio.current_time() - sent if first is None else first
+            events.append(event)
+            if expected in reply_text(events) or isinstance(event, ResultMessage):
+                break
+    return judge_turn(events, expected, first_after=first)
+
+
+async def _check_turn(lab: _Lab) -> Verdict:
+    async with open_conversation(lab.options()) as conversation:
+        return await _turn_until(conversation, "doctor says hello", "echo: doctor says hello")
+
+
+async def _check_turn_end(lab: _Lab) -> Verdict:
+    async with open_conversation(lab.options()) as conversation:
+        events: list[Event] = []
+        with trio.move_on_after(TURN_END_BOUND) as scope:
+            async with contextlib.aclosing(conversation.turn("doctor turn end")) as turn:
+                async for event in turn:
+                    events.append(event)
+    return judge_turn_end(events, ended=not scope.cancelled_caught, bound=TURN_END_BOUND)
+
+
+async def _check_interrupt(lab: _Lab) -> Verdict:
+    async with open_conversation(lab.options()) as conversation:
+        await conversation.send("SLOW10 doctor interrupt")
+        await lab.api.wait_for_requests(1)
+        await conversation.interrupt()
+        interrupted: list[Event] = []
+        with trio.move_on_after(TURN_END_BOUND):
+            interrupted = await _collect(conversation.receive_turn())
+        if not interrupted:
+            return Verdict(
+                False, f"the interrupted turn did not end within {TURN_END_BOUND:g} s", PIN_FIX
+            )
+        after = await _collect(conversation.turn("doctor after the interrupt"))
+    return judge_interrupt(interrupted, after, "echo: doctor after the interrupt")
+
+
+_RESUME_HISTORY: Final = (
+    {"role": "user", "content": "doctor first question"},
+    {"role": "assistant", "content": "doctor first answer"},
+    {"role": "user", "content": "doctor second question"},
+)
+
+
+async def _check_resume(lab: _Lab) -> Verdict:
+    options = lab.backend_options(injection_mode="native_jsonl")
+    # The version check reports an unmeasured release; the backend need not warn again.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CLIVersionWarning)
+        async with ClaudeCodeBackend(options) as backend:
+            events = await _collect(backend.complete(list(_RESUME_HISTORY)))
+            reseeded = backend.statistics().reseeded
+    requests = lab.api.main_requests
+    if not requests:
+        return Verdict(False, "the mock API saw no request", fix=PIN_FIX)
+    return judge_resume(events, requests[-1].messages, _RESUME_HISTORY, reseeded=reseeded)
+
+
+async def _check_live_turn(options: ConversationOptions) -> Verdict:
+    session_file: Path | None = None
+    try:
+        async with open_conversation(options) as conversation:
+            session_file = conversation.session_file
+            sent = trio.current_time()
+            events = await _collect(conversation.turn(LIVE_PROMPT))
+            took = trio.current_time() - sent
+    finally:
+        # The CLI writes its last records as it exits: remove the file once it has.
+        if session_file is not None:
+            with contextlib.suppress(OSError):
+                remove_session_files(session_file)
+    last = events[-1] if events else None
+    text = reply_text(events).strip()
+    if not isinstance(last, ResultMessage) or last.is_error or not text:
+        return Verdict(False, f"no reply (last event: {last!r:.120})", fix=PIN_FIX)
+    if last.duration_ms is None:
+        return Verdict(False, "the turn ended without the CLI's turn_duration record", PIN_FIX)
+    return Verdict(True, f"replied {text[:40]!r} in {took:.2f} s")
+
+
+def _not_run(
+    names: Iterable[str], detail: str = _NOT_RUN, fix: str | None = None
+) -> list[CheckResult]:
+    return [CheckResult(name, False, detail, fix) for name in names]
+
+
+async def doctor(
+    cli_path: str | None,
+    *,
+    live: bool = False,
+    bound: float = DEFAULT_CHECK_TIMEOUT,
+    out: Callable[[str], object] = print,
+) -> list[CheckResult]:
+    """Run the doctor's checks, showing each row through *out* as it finishes.
+
+    Args:
+        cli_path: The ``claude`` to check; None finds it as the library does.
+        live: Check the user's logged-in CLI with one real turn instead of the mock.
+        bound: Seconds each check may take.
+        out: Where the report's lines go.
+
+    Returns:
+        One result per check, in order (``OFFLINE_CHECKS`` or ``LIVE_CHECKS``).
+    """
+    names = LIVE_CHECKS if live else OFFLINE_CHECKS
+    width = max(len(name) for name in names)
+    results: list[CheckResult] = []
+
+    def record(result: CheckResult) -> None:
+        results.append(result)
+        out(table_row(result, width))
+
+    if live:
+        for line in live_announcement():
+            out(line)
+    out(table_header(width))
+    started = trio.current_time()
+    try:
+        cli = find_cli(cli_path)
+    except CLINotFoundError as exc:
+        verdict = verdict_for_error(exc)
+        record(CheckResult("cli", False, verdict.detail, verdict.fix))
+        for result in _not_run(names[1:]):
+            record(result)
+        return results
+    record(CheckResult("cli", True, str(cli), seconds=trio.current_time() - started))
+    record(await run_check("version", lambda: check_version(cli), bound=bound))
+    with tempfile.TemporaryDirectory(prefix="claude-trio-doctor-") as scratch:
+        root = Path(await trio.Path(scratch).resolve())
+        if live:
+            await _live_checks(cli, root, bound, record, out)
+        else:
+            await _offline_checks(cli, root, bound, record)
+    return results
+
+
+async def _offline_checks(
+    cli: Path, root: Path, bound: float, record: Callable[[CheckResult], None]
+) -> None:
+    try:
+        import claude_trio.testing  # noqa: F401  (the mock needs hypercorn)
+    except ImportError as exc:
+        for result in _not_run(OFFLINE_CHECKS[2:], f"the bundled mock is missing: {exc}"):
+            record(attrs.evolve(result, fix=_TESTING_FIX))
+        return
+    checks: list[tuple[str, Callable[[_Lab], Awaitable[Verdict]]]] = [
+        ("dialogs", _check_dialogs),
+        ("readiness", lambda lab: _check_readiness(lab.options())),
+        ("turn", _check_turn),
+        ("turn end", _check_turn_end),
+        ("interrupt", _check_interrupt),
+        ("resume", _check_resume),
+    ]
+    for name, check in checks:
+
+        async def in_lab(
+            name: str = name, check: Callable[[_Lab], Awaitable[Verdict]] = check
+        ) -> Verdict:
+            async with _open_lab(root, name, cli, bound) as lab:
+                return await check(lab)
+
+        record(await run_check(name, in_lab, bound=bound))
+
+
+async def _live_checks(
+    cli: Path,
+    root: Path,
+    bound: float,
+    record: Callable[[CheckResult], None],
+    out: Callable[[str], object],
+) -> None:
+    options = ConversationOptions(
+        cwd=root,
+        cli_path=str(cli),
+        trust_cwd=True,
+        max_retries=0,
+        startup_timeout=bound,
+        prompt_timeout=bound,
+        turn_timeout=bound,
+    )
+    readiness = await run_check("readiness", lambda: _check_readiness(options), bound=bound)
+    record(readiness)
+    if not readiness.ok:
+        for result in _not_run(LIVE_CHECKS[3:]):
+            record(result)
+        return
+    out(f"  (live turn: sending {LIVE_PROMPT!r} with your account)")
+    record(await run_check("live turn", lambda: _check_live_turn(options), bound=bound))
+
+
+def live_announcement(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The lines ``doctor --live`` prints before it runs anything."""
+    env = os.environ if environ is None else environ
+    config = env.get("CLAUDE_CONFIG_DIR") or str(Path(env.get("HOME", "~")) / ".claude")
+    return [
+        "doctor --live checks your own logged-in claude: your config "
+        f"({config}) and your account, no mock.",
+        f"It runs in a scratch directory and sends ONE short prompt ({LIVE_PROMPT!r}),",
+        "which uses your account (a few tokens of your plan or API credit). Nothing else "
+        "costs tokens.",
+        "",
+    ]
+
+
+# --- The command --------------------------------------------------------------------
+
+
+def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``doctor`` command's arguments to *parser*.
+
+    Args:
+        parser: The ``doctor`` subcommand's parser; its description is set too.
+    """
+    parser.description = (
+        "Check the claude CLI against everything claude_trio relies on: its version, the "
+        "first-run dialogs, readiness, a turn and its end, an interrupt and a re-seeded "
+        "history, against the bundled mock API (offline, no account). Prints a table and "
+        "exits 0 when every check passes."
+    )
+    parser.add_argument(
+        "--cli-path", help="the claude executable (default: CLAUDE_TRIO_CLI or PATH)"
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="check your logged-in claude with your real config and account instead: "
+        "version, readiness and one short turn (uses a few tokens)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_CHECK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest each check may take (default {DEFAULT_CHECK_TIMEOUT:g})",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+async def run_doctor(args: argparse.Namespace) -> int:
+    """Run the doctor as the parsed *args* say; return the exit status.
+
+    Args:
+        args: Parsed by a parser that `add_doctor_arguments` set up.
+
+    Returns:
+        0 when every check passed (a version warning included), 1 otherwise.
+    """
+    results = await doctor(args.cli_path, live=args.live, bound=args.timeout)
+    fixes = fix_lines(results)
+    if fixes:
+        print()
+        for line in fixes:
+            print(line)
+    print()
+    print(summary_line(results))
+    return exit_status(results)
