@@ -305,10 +305,11 @@ class PermissionAsker:
             self.spinner.erase()
         detail = request.detail.strip()
         if not self.interactive:
+            what = one_line(" ".join(detail.split()))
             self.err.write(
-                f"claude-trio: denied {request.tool} ({one_line(detail)}): stdin is not a "
-                "terminal to ask on; pass --dangerously-skip-permissions or "
-                "--permission-mode to allow tools\n"
+                f"claude-trio: denied {request.tool} ({what}): stdin is not a terminal to "
+                "ask on; pass --dangerously-skip-permissions or --permission-mode to allow "
+                "tools\n"
             )
             self.err.flush()
             return False

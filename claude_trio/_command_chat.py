@@ -72,7 +72,7 @@ class _State:
 
 async def _chat(options: BackendOptions, asker: PermissionAsker) -> int:
     _enable_line_editing()
-    print(f"claude-trio chat: Ctrl-C interrupts a turn; {LEAVE_HINT[1:-1]}", file=sys.stderr)
+    _note("claude-trio chat: Ctrl-C interrupts a turn; to leave, type /exit or press Ctrl-D")
     history: list[dict[str, Any]] = []
     state = _State()
     with trio.open_signal_receiver(signal.SIGINT) as interrupts:
