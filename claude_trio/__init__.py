@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._backend import BackendStatistics, ClaudeCodeBackend, CLIVersionWarning, open_backend
+from ._chat_api import ChatRequest, ChatStreamEncoder, chat_completion, parse_chat_request
 from ._conversation import Conversation, ConversationStatistics, open_conversation
 from ._convert import from_anthropic, make_converter, to_anthropic
 from ._errors import (
@@ -34,8 +35,17 @@ from ._events import (
     Usage,
     UserMessage,
 )
+from ._gateway import Gateway, GatewayOptions, GatewayStatistics, open_gateway, serve_gateway
+from ._gateway_auth import load_tokens_file
+from ._gateway_errors import GatewayError, error_for
 from ._history import History, check_messages, fold_history, hash_history, parse_history
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
+from ._messages_api import (
+    MessagesRequest,
+    MessageStreamEncoder,
+    message_json,
+    parse_messages_request,
+)
 from ._normalize import (
     CostState,
     Normalized,
@@ -80,6 +90,8 @@ __all__ = [
     "CLINotFoundError",
     "CLIVersionWarning",
     "CacheCreation",
+    "ChatRequest",
+    "ChatStreamEncoder",
     "ClaudeCodeBackend",
     "ContentBlock",
     "Conversation",
@@ -87,11 +99,17 @@ __all__ = [
     "ConversationStatistics",
     "CostState",
     "Event",
+    "Gateway",
+    "GatewayError",
+    "GatewayOptions",
+    "GatewayStatistics",
     "History",
     "InjectionMode",
     "InputError",
     "JsonlWatcher",
     "MessageParseError",
+    "MessageStreamEncoder",
+    "MessagesRequest",
     "Normalized",
     "OverloadedError",
     "PermissionMode",
@@ -119,20 +137,28 @@ __all__ = [
     "UsageTally",
     "UserMessage",
     "__version__",
+    "chat_completion",
     "check_messages",
+    "error_for",
     "find_cli",
     "fold_history",
     "from_anthropic",
     "hash_history",
+    "load_tokens_file",
     "make_converter",
     "merge_assistant_messages",
+    "message_json",
     "normalize",
     "open_backend",
     "open_claude_pty",
     "open_conversation",
+    "open_gateway",
+    "parse_chat_request",
     "parse_history",
+    "parse_messages_request",
     "prepare_text",
     "project_key",
+    "serve_gateway",
     "session_path",
     "sum_usage",
     "to_anthropic",

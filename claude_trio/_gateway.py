@@ -23,7 +23,7 @@ import trio
 
 from ._backend import ClaudeCodeBackend
 from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
-from ._events import Event, ResultMessage
+from ._events import Event, ResultMessage, SystemMessage
 from ._gateway_auth import Authenticator, Tenant, check_origin, check_token, is_loopback
 from ._gateway_errors import GatewayError, anthropic_error_body, error_for, openai_error_body
 from ._messages_api import (
@@ -529,6 +529,8 @@ class _Exchange:
                 await self._body(frame)
             return True
         if not self.started:
+            if isinstance(item, SystemMessage):
+                return False  # a retry notice: an error that follows keeps its status
             await self._start_stream(frames)
         for frame in frames.feed(item):
             await self._body(frame)
