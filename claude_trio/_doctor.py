@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ import trio
 from ._backend import ClaudeCodeBackend, CLIVersionWarning
 from ._chrome import find_dialog
 from ._conversation import Conversation, open_conversation
+from ._environment import config_dir_of
 from ._errors import (
     APIConnectionError,
     AuthError,
@@ -35,7 +37,7 @@ from ._errors import (
 from ._events import AssistantMessage, Event, ResultMessage, TextBlock
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
 from ._options import BackendOptions, ConversationOptions
-from ._paths import remove_session_files
+from ._paths import project_key, remove_session_files
 
 #: The bound of each check, in seconds, unless ``--timeout`` says otherwise.
 DEFAULT_CHECK_TIMEOUT: Final = 60.0
@@ -602,6 +604,20 @@ async def _live_checks(
         prompt_timeout=bound,
         turn_timeout=bound,
     )
+    try:
+        await _live_checks_in(options, bound, record, out)
+    finally:
+        # The CLI keeps a folder per working directory: the scratch one's goes too.
+        folder = config_dir_of(options.child_env()) / "projects" / project_key(root)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _live_checks_in(
+    options: ConversationOptions,
+    bound: float,
+    record: Callable[[CheckResult], None],
+    out: Callable[[str], object],
+) -> None:
     readiness = await run_check("readiness", lambda: _check_readiness(options), bound=bound)
     record(readiness)
     if not readiness.ok:

@@ -275,8 +275,8 @@ async def test_live_announces_the_account_and_sends_one_short_turn(
     assert out.index("with your account") < out.index("live turn ")
     (request,) = mock_api.main_requests
     assert request.prompt == LIVE_PROMPT
-    # The session file the live turn wrote is removed again.
-    assert list(isolated.config_dir.glob("projects/*/*.jsonl")) == []
+    # The session file the live turn wrote is removed again, and the scratch's folder.
+    assert list(isolated.config_dir.glob("projects/*")) == []
 
 
 # --- the real CLI ------------------------------------------------------------------------
