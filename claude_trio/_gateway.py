@@ -441,10 +441,12 @@ class _Exchange:
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 raise GatewayError(400, "the client went away while sending the request")
-            size += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            assert isinstance(chunk, bytes)
+            size += len(chunk)
             if size > limit:
                 raise GatewayError(413, f"the request body is larger than {limit} bytes")
-            chunks.append(message.get("body", b""))
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         self._body_done = True

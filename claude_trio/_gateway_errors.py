@@ -123,7 +123,9 @@ def error_for(exc: BaseException) -> GatewayError:
     if isinstance(exc, APIConnectionError):
         return GatewayError(500, f"the claude CLI could not reach its API: {exc}")
     if isinstance(exc, APIError):
-        status = exc.status if exc.status in ANTHROPIC_ERROR_TYPES else 500
+        status = (
+            exc.status if exc.status is not None and exc.status in ANTHROPIC_ERROR_TYPES else 500
+        )
         return GatewayError(status, str(exc), retry_after=_whole_seconds(exc.retry_after))
     if isinstance(exc, BackendTimeoutError) and exc.phase == "pool":
         return GatewayError(

@@ -290,7 +290,7 @@ class MessageStreamEncoder:
 
     def start(self) -> list[tuple[str, dict[str, Any]]]:
         """The ``message_start`` event."""
-        message = {
+        message: dict[str, Any] = {
             "id": self._message_id,
             "type": "message",
             "role": "assistant",

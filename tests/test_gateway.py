@@ -51,8 +51,8 @@ async def create(gateway: Gateway, messages: list[dict[str, Any]], **extra: Any)
         return await sdk.messages.create(
             model="sonnet",
             max_tokens=1024,
-            messages=messages,
-            **extra,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]
+            **extra,
         )
 
 
@@ -164,7 +164,7 @@ async def test_a_cli_tool_call_shows_as_server_tool_use_and_continues(
         assert "gateway-tool" in dumped["content"][0]["text"]
         assert reply.content[3].text == "tool said: gateway-tool"
         assert reply.stop_reason == "end_turn"
-        history = [
+        history: list[dict[str, Any]] = [
             {"role": "user", "content": prompt},
             {"role": "assistant", "content": [b.model_dump() for b in reply.content]},
             {"role": "user", "content": "and now?"},
@@ -232,7 +232,7 @@ async def test_two_tokens_with_the_same_history_never_share_a_process(
         for token in (TOKEN_A, TOKEN_B):
             replies[token] = await create(gateway, [{"role": "user", "content": "hi"}], token=token)
         for token in (TOKEN_A, TOKEN_B):
-            history = [
+            history: list[dict[str, Any]] = [
                 {"role": "user", "content": "hi"},
                 {"role": "assistant", "content": [b.model_dump() for b in replies[token].content]},
                 {"role": "user", "content": "again"},
@@ -342,9 +342,9 @@ async def test_openai_sdk_streaming_and_not(cli: Path, isolated: IsolatedConfig)
             {"role": "user", "content": "and streams"},
         ]
         pieces, usage = [], None
-        async with await oai.chat.completions.create(
+        async with await oai.chat.completions.create(  # type: ignore[call-overload]
             model="sonnet",
-            messages=history,  # type: ignore[arg-type]
+            messages=history,
             stream=True,
             stream_options={"include_usage": True},
         ) as stream:

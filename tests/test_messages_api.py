@@ -163,7 +163,7 @@ def test_the_reply_shows_the_cli_tools_and_parses_in_the_sdk() -> None:
     parsed = construct_type(type_=Message, value=reply)
     assert isinstance(parsed, Message)
     assert parsed.content[2].type == "server_tool_use"
-    assert parsed.content[2].input == {"command": "echo hello"}  # type: ignore[union-attr]
+    assert parsed.content[2].input == {"command": "echo hello"}
 
 
 def test_hidden_tools_leave_text_and_thinking() -> None:
@@ -280,6 +280,10 @@ def test_any_mix_of_own_blocks_keeps_the_fingerprint(shape: list[str]) -> None:
                     "content": [{"type": "text", "text": "out"}],
                 }
             )
-    history = [{"role": "user", "content": "go"}, {"role": "assistant", "content": content}, USER]
+    history: list[dict[str, Any]] = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": content},
+        USER,
+    ]
     parsed = parse_history(backend_messages(history))
     assert parsed.key == parse_history(history[:1]).key_after("".join(texts))
