@@ -68,6 +68,8 @@ _ROUTES: Final[Mapping[str, str]] = {
     "/v1/models": "GET",
     "/health": "GET",
 }
+#: Seconds a client may take to send its request body.
+_BODY_TIMEOUT: Final = 60.0
 _MODELS_CREATED: Final = 1_767_225_600  # 2026-01-01, the date the list is stamped with
 
 
@@ -189,7 +191,13 @@ class Gateway:
             await self._answer(exchange)
         except GatewayError as error:
             if not exchange.started:
+                exchange.status = error.status
                 await exchange.send_error(error)
+        except Exception as exc:
+            # A fault of the gateway itself: logged in full, answered without internals.
+            _LOG.exception("%s %s failed", exchange.method, exchange.path)
+            if not exchange.started:
+                await exchange.send_error(error_for(exc))
         finally:
             self._stats.active -= 1
             self._stats.requests += 1
@@ -436,8 +444,12 @@ class _Exchange:
             raise GatewayError(413, f"the request body is larger than {limit} bytes")
         chunks: list[bytes] = []
         size = 0
+        deadline = trio.current_time() + _BODY_TIMEOUT
         while True:
-            message = await self._receive()
+            with trio.move_on_at(deadline):
+                message = await self._receive()
+            if trio.current_time() >= deadline:
+                raise GatewayError(400, f"the request body took longer than {_BODY_TIMEOUT:g} s")
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 raise GatewayError(400, "the client went away while sending the request")
