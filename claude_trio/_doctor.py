@@ -71,7 +71,9 @@ _TESTING_FIX: Final = (
     "install the testing extra, which serves the bundled mock API: "
     "pip install 'claude-trio[testing]'"
 )
-_NOT_RUN: Final = "not run: the checks above failed"
+#: How the detail of a check that was not run starts.
+NOT_RUN_PREFIX: Final = "not run:"
+_NOT_RUN: Final = f"{NOT_RUN_PREFIX} an earlier check failed"
 _DETAIL_WIDTH: Final = 72
 
 
@@ -95,9 +97,10 @@ class CheckResult:
 
     @property
     def status(self) -> str:
-        """``pass``, ``warn`` (a pass with a fix) or ``FAIL``."""
+        """``pass``, ``warn`` (a pass with a fix), ``skip`` (not run, which counts as a
+        failure: its detail starts with ``not run:``) or ``FAIL``."""
         if not self.ok:
-            return "FAIL"
+            return "skip" if self.detail.startswith(NOT_RUN_PREFIX) else "FAIL"
         return "warn" if self.fix else "pass"
 
 
@@ -285,21 +288,24 @@ def fix_lines(results: Iterable[CheckResult]) -> list[str]:
     """The section after the table: each failure's whole detail and each fix."""
     lines = []
     for result in results:
-        if (result.ok or result.detail == _NOT_RUN) and not result.fix:
+        if result.status == "skip" or (result.ok and not result.fix):
             continue
         lines.append(f"{result.name} ({result.status}):")
         if not result.ok:
             lines += [f"    {line}" for line in result.detail.strip().splitlines()[:12]]
         if result.fix:
-            lines += [f"    fix: {line}" for line in result.fix.strip().splitlines()]
+            first, *rest = result.fix.strip().splitlines()
+            lines += [f"    fix: {first}", *(f"         {line}" for line in rest)]
     return lines
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:
     """The last line: how many checks passed."""
-    failed = [result.name for result in results if not result.ok]
-    if failed:
-        return f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}"
+    failed = [result.name for result in results if result.status == "FAIL"]
+    skipped = sum(result.status == "skip" for result in results)
+    if failed or skipped:
+        not_run = f"; {skipped} not run" if skipped else ""
+        return f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}{not_run}"
     warned = sum(result.fix is not None for result in results)
     tail = f" ({warned} with a warning)" if warned else ""
     return f"all {len(results)} checks passed{tail}"
@@ -504,10 +510,8 @@ async def _check_live_turn(options: ConversationOptions) -> Verdict:
     return Verdict(True, f"replied {text[:40]!r} in {took:.2f} s")
 
 
-def _not_run(
-    names: Iterable[str], detail: str = _NOT_RUN, fix: str | None = None
-) -> list[CheckResult]:
-    return [CheckResult(name, False, detail, fix) for name in names]
+def _not_run(names: Iterable[str], detail: str = _NOT_RUN) -> list[CheckResult]:
+    return [CheckResult(name, False, detail) for name in names]
 
 
 async def doctor(
@@ -566,8 +570,10 @@ async def _offline_checks(
     try:
         import claude_trio.testing  # noqa: F401  (the mock needs hypercorn)
     except ImportError as exc:
-        for result in _not_run(OFFLINE_CHECKS[2:], f"the bundled mock is missing: {exc}"):
-            record(attrs.evolve(result, fix=_TESTING_FIX))
+        detail = f"the bundled mock API cannot start: {exc}"
+        record(CheckResult(OFFLINE_CHECKS[2], False, detail, _TESTING_FIX))
+        for result in _not_run(OFFLINE_CHECKS[3:], f"{NOT_RUN_PREFIX} needs the bundled mock"):
+            record(result)
         return
     checks: list[tuple[str, Callable[[_Lab], Awaitable[Verdict]]]] = [
         ("dialogs", _check_dialogs),

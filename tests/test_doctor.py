@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,12 @@ def test_a_warning_is_a_pass_and_a_failure_sets_the_exit_status() -> None:
     ]
     assert (
         render_table([passed, warned]).splitlines()[-1] == "all 2 checks passed (1 with a warning)"
+    )
+    skipped = CheckResult("resume", False, "not run: an earlier check failed")
+    assert skipped.status == "skip"
+    assert exit_status([passed, skipped]) == 1
+    assert render_table([failed, skipped]).splitlines()[-1] == (
+        "1 of 2 checks failed: turn; 1 not run"
     )
 
 
@@ -243,8 +250,23 @@ async def test_a_missing_cli_fails_with_the_install_hint(
     assert status == 1
     out = capsys.readouterr().out
     assert "cli (FAIL):" in out
-    assert "fix: Install the Claude Code CLI" in out
-    assert out.count("not run") == len(OFFLINE_CHECKS) - 1
+    assert "    fix: Install the Claude Code CLI" in out
+    assert "         npm install --prefix .claude-cli" in out  # a fix's next lines
+    rows = out.splitlines()[2 : len(OFFLINE_CHECKS) + 1]
+    assert [" skip " in row for row in rows] == [True] * (len(OFFLINE_CHECKS) - 1)
+    assert "version (skip)" not in out  # a check not run has no section of its own
+    assert out.rstrip().endswith("1 of 8 checks failed: cli; 7 not run")
+
+
+async def test_without_the_testing_kit_the_offline_checks_name_the_extra(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "claude_trio.testing", None)  # import fails
+    results = await doctor(str(fake_cli), out=lambda line: None)
+    assert [r.status for r in results] == ["pass", "pass", "FAIL"] + ["skip"] * 5
+    assert results[2].fix is not None
+    assert "claude-trio[testing]" in results[2].fix
+    assert exit_status(results) == 1
 
 
 async def test_live_announces_the_account_and_sends_one_short_turn(
