@@ -408,8 +408,14 @@ async def _check_dialogs(lab: _Lab) -> Verdict:
             "no trust dialog showed in a folder the config does not trust",
             fix=PIN_FIX,
         )
-    async with open_conversation(lab.options(cwd=untrusted, trust_cwd=True)):
-        pass
+    try:
+        async with open_conversation(lab.options(cwd=untrusted, trust_cwd=True)):
+            pass
+    except SessionError as exc:
+        dialog = find_dialog(exc.screen)
+        if dialog is None or dialog.name != "trust folder":
+            return verdict_for_error(exc)
+        return Verdict(False, "trust_cwd=True did not get past the trust dialog", fix=PIN_FIX)
     return Verdict(
         True,
         "trust dialog answered by trust_cwd; the first-run dialogs pre-answered",

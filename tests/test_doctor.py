@@ -243,6 +243,26 @@ async def test_a_hung_cli_fails_each_check_in_bounded_time(
     assert out.rstrip().endswith(f"7 of 8 checks failed: {', '.join(OFFLINE_CHECKS[1:])}")
 
 
+async def test_a_cli_that_stops_reading_fails_what_needs_typing(
+    fake_cli: Path, tmp_path: Path
+) -> None:
+    deaf = _script(tmp_path, "claude", f'FAKE_CLAUDE_FAULT=stop-reading exec "{fake_cli}" "$@"\n')
+    with trio.fail_after(90):
+        results = await doctor(str(deaf), bound=2, out=lambda line: None)
+    status = {result.name: result.status for result in results}
+    assert status == {
+        "cli": "pass",
+        "version": "pass",
+        "dialogs": "pass",  # the fake stops reading only once it shows its prompt
+        "readiness": "pass",
+        "turn": "FAIL",
+        "turn end": "FAIL",
+        "interrupt": "FAIL",
+        "resume": "FAIL",
+    }
+    assert all(result.fix for result in results if not result.ok)
+
+
 async def test_a_missing_cli_fails_with_the_install_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
