@@ -21,7 +21,14 @@ CLI_PREFIX = ROOT / ".claude-cli"
 CLI_EXE = CLI_PREFIX / "node_modules" / ".bin" / "claude"
 ARTIFACTS = ROOT / ".ci-artifacts"
 
-TEST_DEPS = ["pytest>=8", "pytest-trio>=0.8", "hypothesis>=6.100", "anthropic>=0.40", "anyio>=4"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-trio>=0.8",
+    "hypothesis>=6.100",
+    "anthropic>=0.40",
+    "openai>=1.50",
+    "anyio>=4",
+]
 LINT_DEPS = ["ruff>=0.6"]
 TYPE_DEPS = ["mypy>=1.11", *TEST_DEPS, "nox"]
 DOCS_DEPS = ["sphinx>=7.2", "towncrier>=23"]
@@ -95,11 +102,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def stress(session: nox.Session) -> None:
-    """Run the fault suite at full size: 500 random cancellations per CLI, faults x20."""
+    """Run the fault suite at full size (500 random cancellations per CLI, faults x20),
+    and 20 concurrent gateway clients on 20 histories."""
     install_claude_cli(session)
     session.install("-e", ".[testing]", *TEST_DEPS)
     session.env["CLAUDE_TRIO_STORM"] = "500"
-    session.run("pytest", "tests/test_storm.py", "-s", *session.posargs)
+    session.env["CLAUDE_TRIO_GATEWAY_CLIENTS"] = "20"
+    session.run(
+        "pytest",
+        "tests/test_storm.py",
+        "tests/test_gateway.py::test_concurrent_clients_on_their_own_histories",
+        "-s",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -144,5 +159,5 @@ def bench(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the real claude CLI against the bundled mock API, offline, and print the reply."""
     install_claude_cli(session)
-    session.install("-e", ".[testing]")
+    session.install("-e", ".[testing,gateway]", "anthropic>=0.40")
     session.run("claude-trio", "demo", *session.posargs)

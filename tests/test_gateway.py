@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -394,7 +395,12 @@ async def test_curl_streams_server_sent_events(cli: Path, isolated: IsolatedConf
 # --- several clients ----------------------------------------------------------------------------
 
 
-async def test_five_clients_on_five_histories(
+#: Concurrent clients in `test_concurrent_clients_on_their_own_histories` (20 in
+#: ``nox -s stress``).
+CLIENTS = int(os.environ.get("CLAUDE_TRIO_GATEWAY_CLIENTS", "5"))
+
+
+async def test_concurrent_clients_on_their_own_histories(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
     answers: dict[int, list[str]] = {}
@@ -411,13 +417,21 @@ async def test_five_clients_on_five_histories(
             ]
         answers[index] = got
 
-    async with serving(cli, isolated, max_live=5) as gateway:
+    async with serving(cli, isolated, max_live=CLIENTS) as gateway:
         async with trio.open_nursery() as nursery:
-            for index in range(5):
+            for index in range(CLIENTS):
                 nursery.start_soon(talk, gateway, index)
-        assert (stats(gateway).spawned, stats(gateway).reused) == (5, 5)
-    for index in range(5):
+        assert (stats(gateway).spawned, stats(gateway).reused) == (CLIENTS, CLIENTS)
+    for index in range(CLIENTS):
         assert answers[index] == [f"echo: client {index} first", f"echo: client {index} turn 2"]
+    # No cross-talk: each process saw only its own client's prompts.
+    by_session: dict[str, set[str]] = {}
+    for request in mock_api.main_requests:
+        prompt = request.prompt or ""
+        by_session.setdefault(session_header(request), set()).add(prompt.split()[1])
+    assert sorted(by_session.values(), key=sorted) == sorted(
+        ({str(index)} for index in range(CLIENTS)), key=sorted
+    )
 
 
 # --- limits and refusals (the gateway's own logic: the fake CLI is enough) ---------------------
