@@ -98,7 +98,7 @@ def error_for(exc: BaseException) -> GatewayError:
     ================================= ====== ==============================================
     raised                            status notes
     ================================= ====== ==============================================
-    `GatewayError`                    its own
+    `GatewayError`                    its    its own status
     `InputError`                      400    ``param`` is the place in ``messages``
     `AuthError`                       401    the CLI's own login failed, said so
     `RateLimitError`                  429    ``retry-after`` when known

@@ -273,7 +273,7 @@ class MessageStreamEncoder:
     The order is the real API's: `start` gives ``message_start``; `feed` gives, for each
     content block, ``content_block_start``, its deltas and ``content_block_stop``;
     `finish` gives ``message_delta`` (stop reason and usage) and ``message_stop``. Each
-    method returns ``(event type, data)`` pairs; `sse` frames one.
+    method returns ``(event type, data)`` pairs, to be framed as server-sent events.
 
     Args:
         message_id: The reply's ``id``.
