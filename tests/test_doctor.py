@@ -24,19 +24,21 @@ from claude_trio._doctor import (
     LIVE_CHECKS,
     LIVE_PROMPT,
     OFFLINE_CHECKS,
-    CheckResult,
     add_doctor_arguments,
     doctor,
+    live_announcement,
+    run_check,
+    run_doctor,
+)
+from claude_trio._doctor_report import (
+    CheckResult,
     exit_status,
     judge_interrupt,
     judge_resume,
     judge_turn,
     judge_turn_end,
     judge_version,
-    live_announcement,
     render_table,
-    run_check,
-    run_doctor,
     verdict_for_error,
 )
 from claude_trio.testing import MOCK_API_KEY, IsolatedConfig, MockAnthropicAPI

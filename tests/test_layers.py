@@ -42,6 +42,7 @@ LAYERS = {
     "_gateway": 7,
     "_command_ask": 8,
     "_demo": 8,
+    "_doctor_report": 2,
     "_doctor": 8,
     "_command_chat": 9,
     "_command_serve": 9,
