@@ -45,6 +45,7 @@ _LOG: Final = logging.getLogger("claude_trio.gateway")
 #: The models ``GET /v1/models`` lists: the pinned CLI's aliases and its current lineup.
 #: ``--model`` takes any other name as well; the CLI passes it to the API.
 CLI_MODELS: Final = (
+    "default",
     "opus",
     "sonnet",
     "haiku",
@@ -61,6 +62,9 @@ CLI_MODELS: Final = (
     "claude-sonnet-4-6",
     "claude-haiku-4-5",
 )
+
+#: The model name that leaves ``--model`` to the backend's options (else the CLI's default).
+DEFAULT_MODEL: Final = "default"
 
 _ROUTES: Final[Mapping[str, str]] = {
     "/v1/messages": "POST",
@@ -326,7 +330,10 @@ class Gateway:
         assert tenant is not None
         try:
             return self.backend.complete(
-                messages, namespace=tenant.namespace, model=model, system_prompt=system
+                messages,
+                namespace=tenant.namespace,
+                model=None if model == DEFAULT_MODEL else model,
+                system_prompt=system,
             )
         except Exception as exc:
             raise error_for(exc) from exc

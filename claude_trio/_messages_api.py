@@ -97,7 +97,8 @@ def parse_messages_request(body: object, *, max_messages: int) -> MessagesReques
     field                                   what the gateway does with it
     ======================================= ==========================================
     ``model`` (required)                    passed to the CLI as ``--model``; a new
-                                            model is a new process
+                                            model is a new process; ``default`` keeps
+                                            the gateway's own model setting
     ``messages`` (required)                 the conversation; the last message is typed
     ``system`` (string or text blocks)      the CLI's ``--system-prompt``, as written
     ``stream``                              SSE when true

@@ -50,7 +50,7 @@ def stats(gateway: Gateway) -> BackendStatistics:
 async def create(gateway: Gateway, messages: list[dict[str, Any]], **extra: Any) -> Any:
     async with client(gateway, extra.pop("token", TOKEN_A)) as sdk:
         return await sdk.messages.create(
-            model="sonnet",
+            model=extra.pop("model", "sonnet"),
             max_tokens=1024,
             messages=messages,  # type: ignore[arg-type]
             **extra,
@@ -600,11 +600,22 @@ async def test_pings_during_a_long_turn_and_an_error_event_after_the_start(
     assert json.loads(last[6:])["error"]["type"] == "api_error"
 
 
+async def test_the_model_goes_to_the_cli_and_default_leaves_it_alone(
+    fake_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with serving(fake_cli, isolated, model="claude-opus-4-8") as gateway:
+        await create(gateway, [{"role": "user", "content": "one"}], model="claude-haiku-4-5")
+        await create(gateway, [{"role": "user", "content": "two"}], model="default")
+        assert stats(gateway).spawned == 2
+    models = [request.body["model"] for request in mock_api.main_requests if request.body]
+    assert models == ["claude-haiku-4-5", "claude-opus-4-8"]
+
+
 async def test_models_for_both_sdks(fake_cli: Path, isolated: IsolatedConfig) -> None:
     async with serving(fake_cli, isolated) as gateway, client(gateway) as sdk:
         page = await sdk.models.list()
         ids = [model.id for model in page.data]
-        assert ids[:3] == ["opus", "sonnet", "haiku"]
+        assert ids[:4] == ["default", "opus", "sonnet", "haiku"]
         one = await sdk.models.retrieve("claude-sonnet-5-5")
         assert one.id == "claude-sonnet-5-5"
 
