@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,7 +31,8 @@ import trio
 
 from ._backend import ClaudeCodeBackend
 from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
-from ._events import Event, ResultMessage, SystemMessage
+from ._errors import InputError
+from ._events import AssistantMessage, Event, ResultMessage, SystemMessage
 from ._gateway_auth import Authenticator, Tenant, check_origin, check_token, is_loopback
 from ._gateway_errors import GatewayError, anthropic_error_body, error_for, openai_error_body
 from ._messages_api import (
@@ -72,6 +81,8 @@ _ROUTES: Final[Mapping[str, str]] = {
     "/v1/models": "GET",
     "/health": "GET",
 }
+_EXPOSED_HEADERS: Final = b"retry-after, request-id, x-request-id, claude-trio-ignored"
+
 #: Seconds a client may take to send its request body.
 _BODY_TIMEOUT: Final = 60.0
 _MODELS_CREATED: Final = 1_767_225_600  # 2026-01-01, the date the list is stamped with
@@ -80,6 +91,12 @@ _MODELS_CREATED: Final = 1_767_225_600  # 2026-01-01, the date the list is stamp
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _origins(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError("allowed_origins must be a list of origins, not one string")
+    return tuple(value)
 
 
 def _tokens(value: Mapping[str, str]) -> dict[str, str]:
@@ -97,7 +114,8 @@ class GatewayOptions:
             is needed (loopback only). Each token is its own tenant: two tokens never
             share a ``claude`` process.
         allowed_origins: Web origins (``https://app.example``) whose browser requests are
-            served; any other request that carries an ``Origin`` gets 403.
+            served, with CORS headers; any other request that carries an ``Origin`` gets
+            403.
         show_cli_tools: Whether replies on the Anthropic route show the CLI's own tool
             calls and results (``server_tool_use`` and ``mcp_tool_result`` blocks). A
             request hides them with the header ``claude-trio-cli-tools: hide``.
@@ -113,12 +131,13 @@ class GatewayOptions:
     Raises:
         ValueError: A non-loopback *host* without tokens, a token shorter than 8
             characters, or a bound that is not positive.
+        TypeError: *allowed_origins* given as one string.
     """
 
     host: str = "127.0.0.1"
     port: int = 0
-    tokens: Mapping[str, str] = attrs.field(factory=dict, converter=_tokens)
-    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tokens: Mapping[str, str] = attrs.field(factory=dict, converter=_tokens, repr=False)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
     show_cli_tools: bool = True
     max_body_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
     max_messages: int = attrs.field(default=10_000, validator=_positive)
@@ -216,6 +235,10 @@ class Gateway:
         check_origin(
             exchange.headers, loopback=self._loopback, allowed_origins=self.options.allowed_origins
         )
+        exchange.cors_origin = exchange.header("origin")
+        if method == "OPTIONS" and exchange.cors_origin is not None:
+            await exchange.send_preflight()
+            return
         exchange.tenant = self._auth.tenant(exchange.headers)
         route = "/v1/models" if path.startswith("/v1/models/") else path
         if route not in _ROUTES:
@@ -262,7 +285,12 @@ class Gateway:
         exchange.ignored = request.ignored
         show_tools = self.options.show_cli_tools and exchange.header(CLI_TOOLS_HEADER) != "hide"
         message_id = "msg_" + uuid.uuid4().hex
-        events = self._complete(exchange, request.messages, request.model, request.system)
+        try:
+            events = self._complete(exchange, request.messages, request.model, request.system)
+        except GatewayError as error:
+            if isinstance(error.__cause__, InputError):
+                raise request.input_error(error.__cause__) from error.__cause__
+            raise
         if not request.stream:
             finished = await exchange.collect(events)
             if finished is not None:
@@ -369,6 +397,9 @@ class _Frames:
     def error(self, error: GatewayError) -> list[bytes]:
         raise NotImplementedError
 
+    def answered_by(self, model: str) -> None:
+        """Name the model that answered, when it is known before the stream starts."""
+
 
 class _AnthropicFrames(_Frames):
     def __init__(self, encoder: MessageStreamEncoder) -> None:
@@ -385,6 +416,9 @@ class _AnthropicFrames(_Frames):
 
     def ping(self) -> bytes:
         return sse("ping", {"type": "ping"})
+
+    def answered_by(self, model: str) -> None:
+        self.encoder.answered_by(model)
 
     def error(self, error: GatewayError) -> list[bytes]:
         return [sse("error", anthropic_error_body(error))]
@@ -436,6 +470,7 @@ class _Exchange:
         self.tenant: Tenant | None = None
         self.ignored: tuple[str, ...] = ()
         self.result: ResultMessage | None = None
+        self.cors_origin: str | None = None  # an allowed web origin the reply must name
         self._body_done = False
 
     def header(self, name: str) -> str | None:
@@ -473,6 +508,8 @@ class _Exchange:
             return json.loads(b"".join(chunks))
         except (ValueError, UnicodeDecodeError) as exc:
             raise GatewayError(400, f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise GatewayError(400, "the request body is nested too deeply") from None
 
     async def collect(self, events: AsyncGenerator[Event, None]) -> list[Event] | None:
         """Run the turn to its end; None when the client went away first."""
@@ -552,6 +589,8 @@ class _Exchange:
         if not self.started:
             if isinstance(item, SystemMessage):
                 return False  # a retry notice: an error that follows keeps its status
+            if isinstance(item, AssistantMessage):
+                frames.answered_by(item.model)
             await self._start_stream(frames)
         for frame in frames.feed(item):
             await self._body(frame)
@@ -585,6 +624,12 @@ class _Exchange:
         ]
         if self.ignored:
             extra.append((b"claude-trio-ignored", ", ".join(self.ignored).encode()))
+        if self.cors_origin is not None:
+            extra += [
+                (b"access-control-allow-origin", self.cors_origin.encode("latin-1")),
+                (b"access-control-expose-headers", _EXPOSED_HEADERS),
+                (b"vary", b"origin"),
+            ]
         await self._send(
             {"type": "http.response.start", "status": status, "headers": [*headers, *extra]}
         )
@@ -595,6 +640,19 @@ class _Exchange:
         data = json.dumps(body, ensure_ascii=False).encode()
         await self._start(status, [(b"content-type", b"application/json"), *(headers or [])])
         await self._send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def send_preflight(self) -> None:
+        """Answer a browser's CORS preflight from an allowed origin (before any token)."""
+        asked = self.header("access-control-request-headers") or ""
+        await self._start(
+            204,
+            [
+                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", asked.encode("latin-1")),
+                (b"access-control-max-age", b"600"),
+            ],
+        )
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def send_error(self, error: GatewayError) -> None:
         if self.disconnected:
@@ -622,7 +680,7 @@ class _Exchange:
         _LOG.info(
             "%s %s %s %.3fs in=%s out=%s tenant=%s",
             self.method,
-            self.path,
+            repr(self.path)[1:-1],  # escaped: a decoded path could hold a line break
             status if status is not None else "-",
             trio.current_time() - self.started_at,
             usage.input_tokens if usage is not None else "-",
@@ -669,8 +727,6 @@ def _server_config(options: GatewayOptions) -> hypercorn.config.Config:
             "the gateway needs hypercorn: pip install 'claude-trio[gateway]'"
         ) from exc
     config = hypercorn.config.Config()
-    host = options.host
-    config.bind = [f"[{host}]:{options.port}" if ":" in host else f"{host}:{options.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("claude_trio.gateway.server")
     config.graceful_timeout = options.shutdown_grace
@@ -710,12 +766,46 @@ async def open_gateway(
     with single_error_unwrapped():
         async with ClaudeCodeBackend(backend_options) as backend, trio.open_nursery() as nursery:
             gateway = Gateway(backend, options)
-            binds: list[str] = await nursery.start(_serve, hypercorn.trio.serve, gateway, config)
+            config.bind = [f"fd://{_listening_socket(options.host, options.port).detach()}"]
+            try:
+                binds: list[str] = await nursery.start(
+                    _serve, hypercorn.trio.serve, gateway, config
+                )
+            except BaseExceptionGroup as group:
+                # hypercorn raises a failed bind from two nurseries deep.
+                leaves = _leaves(group)
+                if len(leaves) != 1:
+                    raise
+                raise leaves[0] from None
             gateway.base_url = binds[0]
             try:
                 yield gateway
             finally:
                 gateway.stop()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the gateway's socket; hypercorn then takes it over (``fd://``).
+
+    Bound here rather than by hypercorn, which leaves the socket of a failed bind open
+    until the garbage collector finds it.
+    """
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
 
 
 async def _serve(

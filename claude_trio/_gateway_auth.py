@@ -48,7 +48,7 @@ ANONYMOUS: Final = Tenant(name="-", namespace="")
 def is_loopback(host: str) -> bool:
     """Whether *host* (an address or a name) is this machine only."""
     host = host.strip("[]")
-    if host.lower() in LOOPBACK_NAMES:
+    if host.lower().removesuffix(".") in LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

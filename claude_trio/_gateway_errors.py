@@ -100,7 +100,7 @@ def error_for(exc: BaseException) -> GatewayError:
     ================================= ====== ==============================================
     `GatewayError`                    its    its own status
     `InputError`                      400    ``param`` is the place in ``messages``
-    `AuthError`                       401    the CLI's own login failed, said so
+    `AuthError`                       500    the gateway's CLI could not log in
     `RateLimitError`                  429    ``retry-after`` when known
     `OverloadedError`                 529
     `APIError` with a 4xx/5xx status  same   other statuses become 500
@@ -115,7 +115,9 @@ def error_for(exc: BaseException) -> GatewayError:
     if isinstance(exc, InputError):
         return GatewayError(400, str(exc), param=_param(exc.where))
     if isinstance(exc, AuthError):
-        return GatewayError(401, f"the claude CLI behind this gateway could not log in: {exc}")
+        # The gateway's own login, not the client's token: a 401 would tell the client
+        # that its key is wrong.
+        return GatewayError(500, f"the claude CLI behind this gateway could not log in: {exc}")
     if isinstance(exc, RateLimitError):
         return GatewayError(429, str(exc), retry_after=_whole_seconds(exc.retry_after))
     if isinstance(exc, OverloadedError):

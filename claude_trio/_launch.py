@@ -119,7 +119,7 @@ def build_argv(
     if not options.slash_commands:
         argv.append("--disable-slash-commands")
     if options.model:
-        argv += ["--model", options.model]
+        argv.append("--model=" + options.model)  # one argument: a name never reads as a flag
     if _SYSTEM_PROMPT_FILE in files:
         argv += ["--system-prompt-file", os.fspath(files[_SYSTEM_PROMPT_FILE])]
     if _APPEND_SYSTEM_PROMPT_FILE in files:

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._errors import InputError
 from ._events import (
     AssistantMessage,
     ContentBlock,
@@ -36,6 +37,7 @@ from ._events import (
     UserMessage,
 )
 from ._gateway_errors import GatewayError
+from ._options import is_model_name
 
 #: Request fields the gateway honours.
 HONOURED_FIELDS: Final = ("model", "messages", "system", "stream")
@@ -88,6 +90,27 @@ class MessagesRequest:
     system: str | None
     stream: bool
     ignored: tuple[str, ...]
+    origins: tuple[int, ...] = ()
+
+    def input_error(self, error: InputError) -> GatewayError:
+        """The 400 for an `InputError` in `messages`, naming the client's own message.
+
+        `messages` may hold more messages than the request (an assistant message with the
+        CLI's tool calls is split in three), so the place is translated back; within a
+        split message, only the message is named.
+        """
+        where = error.where
+        prefix, _, rest = where.partition("]")
+        if not prefix.startswith("messages[") or not prefix[9:].isdigit():
+            return GatewayError(400, str(error), param=None)
+        index = int(prefix[9:])
+        if index >= len(self.origins):
+            return GatewayError(400, str(error), param=None)
+        origin = self.origins[index]
+        split = self.origins.count(origin) > 1
+        place = f"messages[{origin}]" + ("" if split else rest)
+        param = "messages." + place[9:].replace("[", ".").replace("]", "").lstrip(".")
+        return GatewayError(400, f"{place}: {error.message}", param=param)
 
 
 def parse_messages_request(body: object, *, max_messages: int) -> MessagesRequest:
@@ -132,8 +155,11 @@ def parse_messages_request(body: object, *, max_messages: int) -> MessagesReques
         if name not in known:
             raise GatewayError(400, f"{name}: Extra inputs are not permitted", param=name)
     model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise GatewayError(400, "model: a model name (a string) is required", param="model")
+    if not is_model_name(model):
+        raise GatewayError(
+            400, "model: a model name (printable, without spaces) is required", param="model"
+        )
+    assert isinstance(model, str)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise GatewayError(400, "stream: must be true or false", param="stream")
@@ -154,8 +180,10 @@ def parse_messages_request(body: object, *, max_messages: int) -> MessagesReques
             param="messages",
         )
     ignored = tuple(sorted(n for n in IGNORED_FIELDS if body.get(n) is not None))
+    converted, origins = _converted(messages)
     return MessagesRequest(
-        messages=backend_messages(messages),
+        messages=converted,
+        origins=origins,
         model=model,
         system=_system(body.get("system")),
         stream=stream,
@@ -172,8 +200,13 @@ def backend_messages(messages: Sequence[object]) -> tuple[dict[str, Any], ...]:
     fingerprint) does not change. Everything else is passed on as it is, for
     `claude_trio.parse_history` to check.
     """
+    return _converted(messages)[0]
+
+
+def _converted(messages: Sequence[object]) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...]]:
     result: list[dict[str, Any]] = []
-    for message in messages:
+    origins: list[int] = []
+    for index, message in enumerate(messages):
         content = message.get("content") if isinstance(message, Mapping) else None
         if (
             not isinstance(message, Mapping)
@@ -182,6 +215,7 @@ def backend_messages(messages: Sequence[object]) -> tuple[dict[str, Any], ...]:
             or not any(isinstance(b, Mapping) and b.get("type") in _OWN_BLOCKS for b in content)
         ):
             result.append(message)  # type: ignore[arg-type]
+            origins.append(index)
             continue
         said: list[Any] = []
         results: list[dict[str, Any]] = []
@@ -211,7 +245,8 @@ def backend_messages(messages: Sequence[object]) -> tuple[dict[str, Any], ...]:
             result.append({"role": "assistant", "content": said})
         if results:
             result.append({"role": "user", "content": results})
-    return tuple(result)
+        origins += [index] * (len(result) - len(origins))
+    return tuple(result), tuple(origins)
 
 
 def message_json(
@@ -288,6 +323,12 @@ class MessageStreamEncoder:
         self._show_cli_tools = show_cli_tools
         self._index = 0
         self.text = ""  #: The text sent so far, every text block joined.
+
+    def answered_by(self, model: str) -> None:
+        """Name in ``message_start`` the *model* that answered instead of the one asked
+        for (the non-streaming reply names it too); call it before `start`."""
+        if model and model != "<synthetic>":
+            self._model = model
 
     def start(self) -> list[tuple[str, dict[str, Any]]]:
         """The ``message_start`` event."""

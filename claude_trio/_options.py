@@ -51,6 +51,21 @@ def _optional_non_negative_int(_: object, attribute: attrs.Attribute[Any], value
         raise ValueError(f"{attribute.name} must be a non-negative integer, got {value!r}")
 
 
+def is_model_name(name: object) -> bool:
+    """Whether *name* can go to ``--model``: a non-empty printable string with no whitespace."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and name.isprintable()
+        and not any(ch.isspace() for ch in name)
+    )
+
+
+def _model_name(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not is_model_name(value):
+        raise ValueError(f"{attribute.name} must be a model name (printable, no spaces): {value!r}")
+
+
 def _permission_mode(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and value not in _PERMISSION_MODES:
         raise ValueError(f"{attribute.name} must be one of {_PERMISSION_MODES}, got {value!r}")
@@ -149,7 +164,7 @@ class ConversationOptions:
     cli_path: str | None = None
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_env)
     config_dir: Path | None = attrs.field(default=None, converter=_to_optional_path)
-    model: str | None = None
+    model: str | None = attrs.field(default=None, validator=_model_name)
     system_prompt: str | None = None
     append_system_prompt: str | None = None
     allowed_tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)

@@ -389,8 +389,8 @@ async def test_every_option_reaches_the_cli(
     tools = {tool["name"] for tool in request.body["tools"]}
     assert "Write" not in tools
     assert "Bash" in tools
+    assert "--model=claude-sonnet-4-5" in argv
     for flag in (
-        "--model",
         "--system-prompt-file",
         "--permission-mode",
         "--disable-slash-commands",

@@ -280,7 +280,8 @@ async def test_a_429_is_passed_through_with_retry_after(
     [
         ("ERR529", anthropic.InternalServerError, 529),
         ("ERR500", anthropic.InternalServerError, 500),
-        ("ERR401", anthropic.AuthenticationError, 401),
+        # The CLI's own login failed: the gateway's fault, not the client's token.
+        ("ERR401", anthropic.InternalServerError, 500),
     ],
 )
 async def test_api_errors_keep_their_status(
@@ -635,6 +636,7 @@ async def test_one_log_line_per_request(
     assert "out=-" not in lines[0]
     assert lines[1].startswith("POST /v1/messages 401 ")
     assert TOKEN_A not in " ".join(lines)
+    assert "token-mallory" not in caplog.text
 
 
 async def test_stop_lets_a_turn_in_flight_finish(fake_cli: Path, isolated: IsolatedConfig) -> None:
@@ -669,3 +671,87 @@ async def test_an_error_in_the_block_comes_out_as_itself(
     with pytest.raises(KeyError, match="mine"):
         async with serving(fake_cli, isolated):
             raise KeyError("mine")
+
+
+async def test_a_busy_port_raises_the_oserror(fake_cli: Path, isolated: IsolatedConfig) -> None:
+    async with serving(fake_cli, isolated) as first:
+        port = int(first.base_url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match="in use"):
+            async with serving(fake_cli, isolated, gateway={"port": port}):
+                pass
+
+
+async def test_an_allowed_origin_gets_cors_and_others_403(
+    fake_cli: Path, isolated: IsolatedConfig
+) -> None:
+    origin = "https://app.example"
+    async with serving(fake_cli, isolated, gateway={"allowed_origins": [origin]}) as gateway:
+        host, port = gateway.base_url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(
+                f"OPTIONS /v1/messages HTTP/1.1\r\nhost: {host}:{port}\r\norigin: {origin}\r\n"
+                "access-control-request-method: POST\r\n"
+                "access-control-request-headers: x-api-key, content-type\r\n"
+                "connection: close\r\n\r\n".encode()
+            )
+            data = b""
+            with trio.fail_after(TURN):
+                while chunk := await stream.receive_some():
+                    data += chunk
+        head = data.decode().lower()
+        assert head.startswith("http/1.1 204")
+        assert f"access-control-allow-origin: {origin}" in head
+        assert "access-control-allow-headers: x-api-key, content-type" in head
+        status, headers, _ = await raw_post(gateway, "/v1/messages", _request(), {"origin": origin})
+        assert status == 200
+        assert headers["access-control-allow-origin"] == origin
+        assert "retry-after" in headers["access-control-expose-headers"]
+        status, _, _ = await raw_post(
+            gateway, "/v1/messages", _request(), {"origin": "https://other.example"}
+        )
+        assert status == 403
+
+
+async def test_bad_bodies_and_names_are_400(fake_cli: Path, isolated: IsolatedConfig) -> None:
+    async with serving(fake_cli, isolated) as gateway:
+        status, _, data = await raw_post(gateway, "/v1/messages", b"[" * 100_000)
+        assert status == 400
+        assert "nested too deeply" in json.loads(data)["error"]["message"]
+        for model in ("two words", "nul\u0000", ""):
+            status, _, data = await raw_post(gateway, "/v1/messages", _request(model=model))
+            assert status == 400
+            assert json.loads(data)["error"]["message"].startswith("model:")
+        assert stats(gateway).spawned == 0
+
+
+async def test_a_bad_block_is_named_by_the_clients_own_index(
+    fake_cli: Path, isolated: IsolatedConfig
+) -> None:
+    own = [
+        {"type": "text", "text": "I will call Bash."},
+        {"type": "server_tool_use", "id": "toolu_1", "name": "Bash", "input": {}},
+        {"type": "mcp_tool_result", "tool_use_id": "toolu_1", "content": []},
+        {"type": "text", "text": "done"},
+    ]
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": own},
+        {"role": "user", "content": [{"type": "text"}]},
+        {"role": "assistant", "content": "x"},
+        {"role": "user", "content": "next"},
+    ]
+    async with serving(fake_cli, isolated) as gateway:
+        status, _, data = await raw_post(gateway, "/v1/messages", _request(messages=messages))
+    assert status == 400
+    error = json.loads(data)["error"]
+    assert error["message"].startswith("messages[2].content[0]: ")
+
+
+async def test_localhost_with_a_trailing_dot_is_this_machine(
+    fake_cli: Path, isolated: IsolatedConfig
+) -> None:
+    async with serving(fake_cli, isolated) as gateway:
+        port = gateway.base_url.rsplit(":", 1)[1]
+        status, _, _ = await raw_post(gateway, "/v1/models", b"", {"host": f"localhost.:{port}"})
+    assert status == 405  # past the host check: POST is the wrong method there
