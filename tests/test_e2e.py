@@ -82,4 +82,4 @@ async def test_the_demo_command_prints_the_answer(claude_cli: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     assert "claude: echo: hi" in out
     assert "(thinking) Let me think about: THINK twice" in out
-    assert "the mock saw 2 turn request(s)" in out
+    assert "1 claude process(es) started for 2 request(s)" in out
