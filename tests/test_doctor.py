@@ -327,13 +327,33 @@ async def test_live_announces_the_account_and_sends_one_short_turn(
 
 
 @pytest.mark.real_cli
-async def test_every_check_passes_on_the_real_cli(
-    claude_cli: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_every_check_passes_on_the_real_cli(claude_cli: Path) -> None:
     with trio.fail_after(300):
-        status = await run_doctor(_parse("--cli-path", str(claude_cli)))
-    out = capsys.readouterr().out
-    assert status == 0, out
+        done = await trio.run_process(
+            [sys.executable, "-m", "claude_trio", "doctor", "--cli-path", str(claude_cli)],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()
     for name in OFFLINE_CHECKS:
         assert any(line.startswith(f"{name} ") and " pass " in line for line in out.splitlines())
     assert out.rstrip().endswith(f"all {len(OFFLINE_CHECKS)} checks passed")
+
+
+async def test_the_doctor_command_fails_with_the_fix_for_a_missing_cli(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [sys.executable, "-m", "claude_trio", "doctor", "--cli-path", str(tmp_path / "no")],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    assert "Traceback" not in done.stderr.decode()
+    assert "cli " in out
+    assert "FAIL" in out
+    assert "fix:" in out
