@@ -27,6 +27,7 @@ from ._events import (
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
+    assistant_texts,
 )
 from ._options import BackendOptions
 
@@ -162,13 +163,7 @@ def result_text(content: str | Iterable[Mapping[str, Any]]) -> str:
 
 def reply_text(events: Iterable[Event]) -> str:
     """The assistant's text blocks among *events*, joined by newlines."""
-    return "\n".join(
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    )
+    return "\n".join(assistant_texts(events))
 
 
 def describe_block(block: Mapping[str, Any]) -> str:

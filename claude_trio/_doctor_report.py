@@ -22,7 +22,7 @@ from ._errors import (
     RateLimitError,
     SessionError,
 )
-from ._events import AssistantMessage, Event, ResultMessage, TextBlock
+from ._events import Event, ResultMessage, assistant_texts
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION
 
 #: The fix for a CLI that fails what the library relies on.
@@ -94,13 +94,7 @@ def judge_version(output: str, returncode: int) -> Verdict:
 
 def reply_text(events: Iterable[Event]) -> str:
     """The text blocks of the assistant messages among *events*, joined by spaces."""
-    return " ".join(
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    )
+    return " ".join(assistant_texts(events))
 
 
 def judge_turn(events: Sequence[Event], expected: str, *, first_after: float | None) -> Verdict:

@@ -290,3 +290,14 @@ class ResultMessage:
 
 Event: TypeAlias = AssistantMessage | UserMessage | SystemMessage | ResultMessage
 """Anything a turn yields: `AssistantMessage`, `UserMessage`, `SystemMessage`, `ResultMessage`."""
+
+
+def assistant_texts(events: Iterable[Event]) -> list[str]:
+    """The text blocks of the assistant messages among *events*, in order."""
+    return [
+        block.text
+        for event in events
+        if isinstance(event, AssistantMessage)
+        for block in event.content
+        if isinstance(block, TextBlock)
+    ]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
+from ._asgi import one_start_error, run_lifespan
 from ._backend import ClaudeCodeBackend
 from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
 from ._errors import InputError
@@ -201,7 +202,7 @@ class Gateway:
     ) -> None:
         """The ASGI entry point."""
         if scope["type"] == "lifespan":
-            await _run_lifespan(receive, send)
+            await run_lifespan(receive, send)
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
 
@@ -283,36 +284,17 @@ class Gateway:
             max_messages=self.options.max_messages,
         )
         exchange.ignored = request.ignored
-        show_tools = self.options.show_cli_tools and exchange.header(CLI_TOOLS_HEADER) != "hide"
-        message_id = "msg_" + uuid.uuid4().hex
         try:
             events = self._complete(exchange, request.messages, request.model, request.system)
         except GatewayError as error:
             if isinstance(error.__cause__, InputError):
                 raise request.input_error(error.__cause__) from error.__cause__
             raise
-        if not request.stream:
-            finished = await exchange.collect(events)
-            if finished is not None:
-                await exchange.send_json(
-                    200,
-                    message_json(
-                        finished,
-                        message_id=message_id,
-                        model=request.model,
-                        show_cli_tools=show_tools,
-                    ),
-                )
-            return
-        encoder = MessageStreamEncoder(
-            message_id=message_id, model=request.model, show_cli_tools=show_tools
+        show_tools = self.options.show_cli_tools and exchange.header(CLI_TOOLS_HEADER) != "hide"
+        frames = _AnthropicFrames(
+            message_id="msg_" + uuid.uuid4().hex, model=request.model, show_cli_tools=show_tools
         )
-        await exchange.stream(
-            events,
-            _AnthropicFrames(encoder),
-            first_event_wait=self.options.first_event_wait,
-            ping_interval=self.options.ping_interval,
-        )
+        await self._reply(exchange, events, frames, stream=request.stream)
 
     async def _chat(self, exchange: _Exchange) -> None:
         exchange.openai = True
@@ -321,28 +303,31 @@ class Gateway:
             max_messages=self.options.max_messages,
         )
         exchange.ignored = request.ignored
-        completion_id = "chatcmpl-" + uuid.uuid4().hex
-        created = int(time.time())
         events = self._complete(exchange, request.messages, request.model, request.system)
-        if not request.stream:
-            finished = await exchange.collect(events)
-            if finished is not None:
-                await exchange.send_json(
-                    200,
-                    chat_completion(
-                        finished, completion_id=completion_id, model=request.model, created=created
-                    ),
-                )
-            return
-        encoder = ChatStreamEncoder(
-            completion_id=completion_id,
+        frames = _OpenAIFrames(
+            completion_id="chatcmpl-" + uuid.uuid4().hex,
             model=request.model,
-            created=created,
+            created=int(time.time()),
             include_usage=request.include_usage,
         )
+        await self._reply(exchange, events, frames, stream=request.stream)
+
+    async def _reply(
+        self,
+        exchange: _Exchange,
+        events: AsyncGenerator[Event, None],
+        frames: _Frames,
+        *,
+        stream: bool,
+    ) -> None:
+        if not stream:
+            finished = await exchange.collect(events)
+            if finished is not None:
+                await exchange.send_json(200, frames.whole(finished))
+            return
         await exchange.stream(
             events,
-            _OpenAIFrames(encoder),
+            frames,
             first_event_wait=self.options.first_event_wait,
             ping_interval=self.options.ping_interval,
         )
@@ -380,7 +365,10 @@ def _model_entry(name: str) -> dict[str, Any]:
 
 
 class _Frames:
-    """How one route frames a stream: its events, its keep-alive, its error."""
+    """How one route shapes a reply: the whole one, or a stream's events, keep-alive and error."""
+
+    def whole(self, events: list[Event]) -> dict[str, Any]:
+        raise NotImplementedError
 
     def start(self) -> list[bytes]:
         raise NotImplementedError
@@ -402,8 +390,19 @@ class _Frames:
 
 
 class _AnthropicFrames(_Frames):
-    def __init__(self, encoder: MessageStreamEncoder) -> None:
-        self.encoder = encoder
+    def __init__(self, *, message_id: str, model: str, show_cli_tools: bool) -> None:
+        self.message_id, self.model, self.show_cli_tools = message_id, model, show_cli_tools
+        self.encoder = MessageStreamEncoder(
+            message_id=message_id, model=model, show_cli_tools=show_cli_tools
+        )
+
+    def whole(self, events: list[Event]) -> dict[str, Any]:
+        return message_json(
+            events,
+            message_id=self.message_id,
+            model=self.model,
+            show_cli_tools=self.show_cli_tools,
+        )
 
     def start(self) -> list[bytes]:
         return [sse(kind, data) for kind, data in self.encoder.start()]
@@ -425,8 +424,18 @@ class _AnthropicFrames(_Frames):
 
 
 class _OpenAIFrames(_Frames):
-    def __init__(self, encoder: ChatStreamEncoder) -> None:
-        self.encoder = encoder
+    def __init__(
+        self, *, completion_id: str, model: str, created: int, include_usage: bool
+    ) -> None:
+        self.completion_id, self.model, self.created = completion_id, model, created
+        self.encoder = ChatStreamEncoder(
+            completion_id=completion_id, model=model, created=created, include_usage=include_usage
+        )
+
+    def whole(self, events: list[Event]) -> dict[str, Any]:
+        return chat_completion(
+            events, completion_id=self.completion_id, model=self.model, created=self.created
+        )
 
     @staticmethod
     def _data(chunks: list[dict[str, Any]]) -> list[bytes]:
@@ -709,16 +718,6 @@ async def _closing(events: AsyncGenerator[Event, None]) -> AsyncIterator[None]:
             await events.aclose()
 
 
-async def _run_lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 def _server_config(options: GatewayOptions) -> hypercorn.config.Config:
     try:
         import hypercorn.config
@@ -767,16 +766,10 @@ async def open_gateway(
         async with ClaudeCodeBackend(backend_options) as backend, trio.open_nursery() as nursery:
             gateway = Gateway(backend, options)
             config.bind = [f"fd://{_listening_socket(options.host, options.port).detach()}"]
-            try:
+            with one_start_error():
                 binds: list[str] = await nursery.start(
                     _serve, hypercorn.trio.serve, gateway, config
                 )
-            except BaseExceptionGroup as group:
-                # hypercorn raises a failed bind from two nurseries deep.
-                leaves = _leaves(group)
-                if len(leaves) != 1:
-                    raise
-                raise leaves[0] from None
             gateway.base_url = binds[0]
             try:
                 yield gateway
@@ -799,13 +792,6 @@ def _listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
-    return found
 
 
 async def _serve(

@@ -19,6 +19,7 @@ from claude_trio.testing import (
     write_fake_cli,
 )
 
+from .helpers import processes_with
 from .strategies import SAMPLES_DIR
 
 #: Every process a test starts through `isolated` carries this variable, and so do its
@@ -96,19 +97,7 @@ def isolated(
 
 
 def _marked_processes(mark: str) -> list[str]:
-    needle = f"{LEAK_MARK}={mark}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = Path(entry.path, "environ").read_bytes()
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(stat.strip())
-    return found
+    return processes_with(f"{LEAK_MARK}={mark}")
 
 
 def _watched_fds() -> dict[str, str]:

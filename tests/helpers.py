@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from claude_trio import (
-    AssistantMessage,
     BackendOptions,
     ClaudeCodeBackend,
     Event,
     ResultMessage,
-    TextBlock,
 )
+from claude_trio._events import assistant_texts as assistant_texts
 from claude_trio.testing import IsolatedConfig, RecordedRequest
 
 
-def assistant_texts(events: Iterable[Event]) -> list[str]:
-    """The text blocks of the assistant's messages among *events*, in order."""
-    return [
-        block.text
-        for event in events
-        if isinstance(event, AssistantMessage)
-        for block in event.content
-        if isinstance(block, TextBlock)
-    ]
+def processes_with(entry: str, *, zombies: bool = True) -> list[str]:
+    """The ``stat`` lines of the other processes whose environment holds *entry*
+    (``NAME=value``); zombies too unless *zombies* is false."""
+    needle = entry.encode()
+    found = []
+    for proc in os.scandir("/proc"):
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = Path(proc.path, "environ").read_bytes().split(b"\0")
+            stat = Path(proc.path, "stat").read_text()
+        except OSError:
+            continue
+        if needle in environ and (zombies or ") Z " not in stat):
+            found.append(stat.strip())
+    return found
 
 
 #: Seconds a test gives one turn of the backend.

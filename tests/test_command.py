@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
 import signal
 import socket
@@ -44,7 +43,7 @@ from claude_trio._pty import PtyClaudeProcess
 from claude_trio._spinner import ERASE, Spinner
 from claude_trio.testing import MOCK_API_KEY, IsolatedConfig, MockAnthropicAPI
 
-from .helpers import TURN, session_header
+from .helpers import TURN, processes_with, session_header
 
 COMMAND = (sys.executable, "-m", "claude_trio")
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "command.rst"
@@ -78,19 +77,7 @@ async def run_command(
 
 def claude_processes(config: IsolatedConfig) -> list[str]:
     """The live processes started with this test's config dir (the CLIs the command ran)."""
-    needle = f"CLAUDE_CONFIG_DIR={config.config_dir}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        if needle in environ and ") Z " not in stat:
-            found.append(stat.strip())
-    return found
+    return processes_with(f"CLAUDE_CONFIG_DIR={config.config_dir}", zombies=False)
 
 
 def common(cli: Path, config: IsolatedConfig) -> list[str]:

@@ -34,6 +34,7 @@ LAYERS = {
     "_turn": 4,
     "_conversation": 5,
     "_backend": 6,
+    "_asgi": 0,
     "_gateway_errors": 1,
     "_spinner": 1,
     "_gateway_auth": 2,

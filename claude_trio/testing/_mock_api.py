@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, final
 import attrs
 import trio
 
+from .._asgi import one_start_error, run_lifespan
 from ._replies import (
     ErrorReply,
     MessageReply,
@@ -366,7 +367,7 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] == "lifespan":
-            await _run_lifespan(receive, send)
+            await run_lifespan(receive, send)
         elif scope["type"] == "http":
             self._in_flight += 1
             try:
@@ -551,13 +552,8 @@ async def open_mock_anthropic_api(
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
         try:
-            try:
+            with one_start_error():
                 binds = await nursery.start(api._serve, config)
-            except BaseExceptionGroup as group:
-                leaves = _leaves(group)
-                if len(leaves) != 1:
-                    raise
-                raise leaves[0] from None
             api._base_url = binds[0]
             yield api
         except BaseException as exc:
@@ -639,13 +635,6 @@ def _default_reply(request: RecordedRequest) -> MessageReply:
         said = content if isinstance(content, str) else "\n".join(_text_blocks(content))
         return text_reply(f"tool said: {said}")
     return text_reply(f"echo: {request.prompt or ''}")
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
-    return leaves
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -758,13 +747,3 @@ async def _cancel_on_disconnect(
         pass
     client_gone.set()
     cancel_scope.cancel()
-
-
-async def _run_lifespan(receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
