@@ -146,7 +146,8 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run every benchmark in benchmarks/ and print its numbers."""
     install_claude_cli(session)
-    session.install("-e", ".[testing]", *TEST_DEPS)
+    # claude-agent-sdk is only for bench_vs_sdk.py, the side-by-side with the official SDK.
+    session.install("-e", ".[testing]", *TEST_DEPS, "claude-agent-sdk>=0.2")
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if not scripts:
         session.log("no benchmarks yet")
