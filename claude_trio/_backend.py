@@ -187,7 +187,7 @@ class ClaudeCodeBackend:
 
     def complete(
         self,
-        messages: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]] | History,
         *,
         namespace: str = "",
         model: str | None = None,
@@ -206,7 +206,8 @@ class ClaudeCodeBackend:
 
         Args:
             messages: The conversation in the Messages API shape, ending with the user's
-                new message (text only: the CLI is typed into).
+                new message (text only: the CLI is typed into); or a `History` that
+                `parse_history` made of it, which is not parsed again.
             namespace: Whose conversation this is (a tenant, a user). Calls of different
                 namespaces never share a process, even with identical histories.
             model: The model for this call (``--model``), instead of the options'.
@@ -221,7 +222,7 @@ class ClaudeCodeBackend:
 
         The iteration raises what `Conversation.turn` raises.
         """
-        history = parse_history(messages)
+        history = messages if isinstance(messages, History) else parse_history(messages)
         if not isinstance(namespace, str):
             raise TypeError(f"namespace must be a string, got {type(namespace).__name__}")
         if self._nursery is None:

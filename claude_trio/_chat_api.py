@@ -22,7 +22,7 @@ import attrs
 from ._errors import InputError
 from ._events import AssistantMessage, Event, ResultMessage, TextBlock, Usage
 from ._gateway_errors import GatewayError
-from ._history import parse_history
+from ._history import History, parse_history
 
 #: What the text of two API messages of one turn is joined with, so words do not run
 #: together (the backend's history fingerprint ignores whitespace).
@@ -126,6 +126,8 @@ class ChatRequest:
     """A Chat Completions request, checked and mapped onto a turn of the backend.
 
     Attributes:
+        history: The conversation, parsed once: what the gateway passes to
+            `claude_trio.ClaudeCodeBackend.complete`.
         messages: The conversation in the Anthropic Messages API shape, in the canonical
             form of `claude_trio.check_messages`: ready for
             `claude_trio.ClaudeCodeBackend.complete`.
@@ -140,6 +142,7 @@ class ChatRequest:
             (``messages.name``).
     """
 
+    history: History = attrs.field(repr=False, eq=False)
     messages: tuple[dict[str, Any], ...]
     system: str | None
     model: str
@@ -250,6 +253,7 @@ def parse_chat_request(body: object, *, max_messages: int) -> ChatRequest:
     except InputError as exc:
         raise _translated(exc, mapped.origin) from None
     return ChatRequest(
+        history=history,
         messages=history.messages,
         system=MESSAGE_SEPARATOR.join(mapped.system) if mapped.system else None,
         model=model,

@@ -32,10 +32,10 @@ import trio
 from ._asgi import one_start_error, run_lifespan
 from ._backend import ClaudeCodeBackend
 from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
-from ._errors import InputError
 from ._events import AssistantMessage, Event, ResultMessage, SystemMessage
 from ._gateway_auth import Authenticator, Tenant, check_origin, check_token, is_loopback
 from ._gateway_errors import GatewayError, anthropic_error_body, error_for, openai_error_body
+from ._history import History
 from ._messages_api import (
     CLI_TOOLS_HEADER,
     MessageStreamEncoder,
@@ -284,12 +284,7 @@ class Gateway:
             max_messages=self.options.max_messages,
         )
         exchange.ignored = request.ignored
-        try:
-            events = self._complete(exchange, request.messages, request.model, request.system)
-        except GatewayError as error:
-            if isinstance(error.__cause__, InputError):
-                raise request.input_error(error.__cause__) from error.__cause__
-            raise
+        events = self._complete(exchange, request.history, request.model, request.system)
         show_tools = self.options.show_cli_tools and exchange.header(CLI_TOOLS_HEADER) != "hide"
         frames = _AnthropicFrames(
             message_id="msg_" + uuid.uuid4().hex, model=request.model, show_cli_tools=show_tools
@@ -303,7 +298,7 @@ class Gateway:
             max_messages=self.options.max_messages,
         )
         exchange.ignored = request.ignored
-        events = self._complete(exchange, request.messages, request.model, request.system)
+        events = self._complete(exchange, request.history, request.model, request.system)
         frames = _OpenAIFrames(
             completion_id="chatcmpl-" + uuid.uuid4().hex,
             model=request.model,
@@ -335,7 +330,7 @@ class Gateway:
     def _complete(
         self,
         exchange: _Exchange,
-        messages: tuple[dict[str, Any], ...],
+        history: History,
         model: str,
         system: str | None,
     ) -> AsyncGenerator[Event, None]:
@@ -343,7 +338,7 @@ class Gateway:
         assert tenant is not None
         try:
             return self.backend.complete(
-                messages,
+                history,
                 namespace=tenant.namespace,
                 model=None if model == DEFAULT_MODEL else model,
                 system_prompt=system,

@@ -37,6 +37,7 @@ from ._events import (
     UserMessage,
 )
 from ._gateway_errors import GatewayError
+from ._history import History, parse_history
 from ._options import is_model_name
 
 #: Request fields the gateway honours.
@@ -77,40 +78,22 @@ class MessagesRequest:
     """A checked ``POST /v1/messages`` body.
 
     Attributes:
-        messages: The messages to pass to `ClaudeCodeBackend.complete`, with the gateway's
-            own blocks turned back into tool calls and results.
+        history: The conversation, parsed once: what the gateway passes to
+            `ClaudeCodeBackend.complete`.
+        messages: The canonical messages of *history*, with the gateway's own blocks
+            turned back into tool calls and results.
         model: The requested model (passed to the CLI as ``--model``).
         system: The system prompt, when the request has one (``--system-prompt``).
         stream: Whether the reply is a server-sent event stream.
         ignored: The fields the request set that the gateway does not honour, sorted.
     """
 
+    history: History = attrs.field(repr=False, eq=False)
     messages: tuple[dict[str, Any], ...]
     model: str
     system: str | None
     stream: bool
     ignored: tuple[str, ...]
-    origins: tuple[int, ...] = ()
-
-    def input_error(self, error: InputError) -> GatewayError:
-        """The 400 for an `InputError` in `messages`, naming the client's own message.
-
-        `messages` may hold more messages than the request (an assistant message with the
-        CLI's tool calls is split in three), so the place is translated back; within a
-        split message, only the message is named.
-        """
-        where = error.where
-        prefix, _, rest = where.partition("]")
-        if not prefix.startswith("messages[") or not prefix[9:].isdigit():
-            return GatewayError(400, str(error), param=None)
-        index = int(prefix[9:])
-        if index >= len(self.origins):
-            return GatewayError(400, str(error), param=None)
-        origin = self.origins[index]
-        split = self.origins.count(origin) > 1
-        place = f"messages[{origin}]" + ("" if split else rest)
-        param = "messages." + place[9:].replace("[", ".").replace("]", "").lstrip(".")
-        return GatewayError(400, f"{place}: {error.message}", param=param)
 
 
 def parse_messages_request(body: object, *, max_messages: int) -> MessagesRequest:
@@ -181,14 +164,39 @@ def parse_messages_request(body: object, *, max_messages: int) -> MessagesReques
         )
     ignored = tuple(sorted(n for n in IGNORED_FIELDS if body.get(n) is not None))
     converted, origins = _converted(messages)
+    try:
+        history = parse_history(converted)
+    except InputError as exc:
+        raise _input_error(exc, origins) from None
     return MessagesRequest(
-        messages=converted,
-        origins=origins,
+        history=history,
+        messages=history.messages,
         model=model,
         system=_system(body.get("system")),
         stream=stream,
         ignored=ignored,
     )
+
+
+def _input_error(error: InputError, origins: Sequence[int]) -> GatewayError:
+    """The 400 for an `InputError` in `messages`, naming the client's own message.
+
+    The parsed messages may be more than the request's (an assistant message with the
+    CLI's tool calls is split in three): *origins* gives the request's index of each, so
+    the place is translated back; within a split message, only the message is named.
+    """
+    where = error.where
+    prefix, _, rest = where.partition("]")
+    if not prefix.startswith("messages[") or not prefix[9:].isdigit():
+        return GatewayError(400, str(error), param=None)
+    index = int(prefix[9:])
+    if index >= len(origins):
+        return GatewayError(400, str(error), param=None)
+    origin = origins[index]
+    split = origins.count(origin) > 1
+    place = f"messages[{origin}]" + ("" if split else rest)
+    param = "messages." + place[9:].replace("[", ".").replace("]", "").lstrip(".")
+    return GatewayError(400, f"{place}: {error.message}", param=param)
 
 
 def backend_messages(messages: Sequence[object]) -> tuple[dict[str, Any], ...]:

@@ -38,7 +38,7 @@ LAYERS = {
     "_gateway_errors": 1,
     "_spinner": 1,
     "_gateway_auth": 2,
-    "_messages_api": 2,
+    "_messages_api": 3,
     "_chat_api": 3,
     "_gateway": 7,
     "_command_ask": 8,

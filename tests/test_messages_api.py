@@ -143,11 +143,15 @@ def test_too_many_messages_are_refused() -> None:
 
 def test_a_bad_message_maps_to_400_with_its_place() -> None:
     messages = [{"role": "user", "content": [{"type": "text"}]}]
-    request = parse_messages_request(body(messages=messages), max_messages=10)
-    with pytest.raises(InputError) as caught:
-        parse_history(request.messages)
-    error = error_for(caught.value)
+    with pytest.raises(GatewayError) as caught:
+        parse_messages_request(body(messages=messages), max_messages=10)
+    error = caught.value
+    assert isinstance(error.__cause__, InputError) or error.__suppress_context__
     assert (error.status, error.param) == (400, "messages.0.content.0")
+    # The request is parsed once: the same mapping as for an InputError from elsewhere.
+    with pytest.raises(InputError) as parsed:
+        parse_history(messages)
+    assert error_for(parsed.value).param == error.param
 
 
 def test_the_reply_shows_the_cli_tools_and_parses_in_the_sdk() -> None:
