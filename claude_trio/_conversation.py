@@ -579,14 +579,22 @@ class Conversation:
     async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
         last_retry: tuple[int, int, int] | None = None
         looked_at = -1
+        read_changes = -1
+        screen = self.process.screen
         while not self.process.output_ended:
             # Wait only when nothing was drawn since the last look: a screen that
             # changed during the pause below and then went still is looked at too.
-            if self.process.screen.bytes_seen == looked_at:
+            if screen.bytes_seen == looked_at:
                 await self.process.wait_output()
-            looked_at = self.process.screen.bytes_seen
+            looked_at = screen.bytes_seen
             if self._manager is not None:
-                text = self.process.screen.text()
+                text = screen.text()
+                # Cursor moves and redraws of the same characters change nothing the
+                # rules read; a restored prompt must be seen to stay, so it is read again.
+                if screen.changes == read_changes and not self._interrupting:
+                    await trio.sleep(_SCREEN_INTERVAL)
+                    continue
+                read_changes = screen.changes
                 notice = find_retry_notice(status_lines(text))
                 if notice is not None and not self._interrupting:
                     retry = (self._generation, notice.attempt, notice.max_attempts)

@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+import pyte
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wcwidth import wcwidth
 
 from claude_trio._chrome import find_dialog, find_input_box, is_busy, is_ready
-from claude_trio._screen import TerminalScreen
+from claude_trio._screen import TerminalScreen, _row_text
 
 from .conftest import SAMPLES
 
@@ -92,3 +96,97 @@ def test_input_box_contents() -> None:
 def test_busy_is_the_interrupt_hint_under_the_box() -> None:
     assert not is_busy(_sample("screen_interrupted_esc.txt"))
     assert not is_busy("  ⏵⏵ bypass permissions on · esc to interrupt · ← for agents")
+
+
+_PIECES = [
+    "a",
+    "bc ",
+    "❯",
+    "漢",  # two cells
+    "\u0301",  # combining: joins the cell before, on the row above at a row's start
+    "e\u0301",
+    "\r",
+    "\n",
+    "\b",
+    "\t",
+    "\x1b[H",
+    "\x1b[3;5H",
+    "\x1b[5;1H",
+    "\x1b[A",
+    "\x1b[2B",
+    "\x1b[K",
+    "\x1b[1K",
+    "\x1b[2K",
+    "\x1b[J",
+    "\x1b[1J",
+    "\x1b[2J",
+    "\x1b[L",
+    "\x1b[2M",
+    "\x1b[@",
+    "\x1b[P",
+    "\x1b[2X",
+    "\x1bM",  # reverse index: scrolls down at the top
+    "\x1bD",
+    "\x1b[2;4r",
+    "\x1b[r",
+    "\x1b[?7l",
+    "\x1b[?7h",
+    "\x1b[4h",  # insert mode
+    "\x1b[4l",
+    "\x1b[1m",
+    "\x1b#8",  # alignment display
+    "\x1bc",  # reset
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join), min_size=1, max_size=12)
+)
+def test_rendering_only_the_changed_rows_matches_a_full_render(feeds: list[str]) -> None:
+    screen = TerminalScreen(columns=7, rows=5)
+    for data in feeds:
+        screen.feed(data.encode())
+        emulator = screen._screen
+        cached = screen.text()
+        full = "\n".join(_row_text(emulator.buffer[y], 7) for y in range(5))
+        assert cached == full
+
+
+def test_changes_count_only_changes_of_the_text() -> None:
+    screen = TerminalScreen(columns=20, rows=3)
+    screen.feed(b"spinner \xe2\x9c\xbb")
+    screen.text()
+    before = screen.changes
+    screen.feed(b"\x1b[1;1Hspinner")  # the same characters again, the row marked
+    assert screen.text().startswith("spinner \u273b")
+    assert screen.changes == before
+    screen.feed(b"\x1b[1;9H*")
+    assert screen.text().startswith("spinner *")
+    assert screen.changes == before + 1
+
+
+def _row_text_cell_by_cell(row: dict[int, str], columns: int) -> str:
+    """The rule, one cell at a time: skip the stub after a two-cell character, and
+    empty cells."""
+    cells: list[str] = []
+    stub = False
+    for x in range(columns):
+        data = row.get(x, " ")
+        if stub or not data:
+            stub = False
+            continue
+        cells.append(data)
+        stub = wcwidth(data[0]) == 2
+    return "".join(cells).rstrip()
+
+
+@given(
+    st.dictionaries(
+        st.integers(0, 12),
+        st.sampled_from(["a", " ", "", "漢", "❯", "é", "\u1100", "\u10ff", "🙂", "e\u0301"]),
+    )
+)
+def test_row_text_follows_the_cell_rule(cells: dict[int, str]) -> None:
+    row = {x: pyte.screens.Char(data) for x, data in cells.items()}
+    assert _row_text(row, 10) == _row_text_cell_by_cell(cells, 10)
