@@ -39,6 +39,13 @@ from ._gateway import Gateway, GatewayOptions, GatewayStatistics, open_gateway, 
 from ._gateway_auth import load_tokens_file
 from ._gateway_errors import GatewayError, error_for
 from ._history import History, check_messages, fold_history, hash_history, parse_history
+from ._inotify import (
+    InotifyEvent,
+    InotifyHub,
+    InotifyHubStatistics,
+    InotifyListener,
+    open_inotify_hub,
+)
 from ._locate import CLI_ENV_VAR, PINNED_CLI_VERSION, find_cli
 from ._messages_api import (
     MessagesRequest,
@@ -105,6 +112,10 @@ __all__ = [
     "GatewayStatistics",
     "History",
     "InjectionMode",
+    "InotifyEvent",
+    "InotifyHub",
+    "InotifyHubStatistics",
+    "InotifyListener",
     "InputError",
     "JsonlWatcher",
     "MessageParseError",
@@ -153,6 +164,7 @@ __all__ = [
     "open_claude_pty",
     "open_conversation",
     "open_gateway",
+    "open_inotify_hub",
     "parse_chat_request",
     "parse_history",
     "parse_messages_request",

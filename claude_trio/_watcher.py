@@ -6,9 +6,10 @@ records in batches. The watcher waits for the file (and its directories) to appe
 follows it from a byte offset, and hands out one complete line at a time; it never
 parses JSON.
 
-On Linux it sleeps on an inotify descriptor through `trio.lowlevel.wait_readable`; the
-file itself is read with `os.pread`, which never blocks meaningfully on a regular file.
-Elsewhere, or when asked to, it polls on a short timer instead.
+On Linux it sleeps on an inotify descriptor through `trio.lowlevel.wait_readable`, its
+own or, given an `InotifyHub`, the hub's shared one; the file itself is read with
+`os.pread`, which never blocks meaningfully on a regular file. Elsewhere, or when asked
+to, it polls on a short timer instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from ._errors import MessageParseError, SessionError
+from ._inotify import InotifyHub, InotifyListener, OwnInotify
 
 if TYPE_CHECKING:
     from typing import Self
@@ -54,11 +56,11 @@ class JsonlWatcher(trio.abc.AsyncResource):
                 record = json.loads(line)
 
     Constructing the watcher does no I/O. Entering it (or the first iteration, if it is
-    never entered) *arms* it: it opens an inotify instance, watches the file's directory,
-    or the nearest ancestor that exists if the directories are missing too, and opens the
-    file if it is already there. From then on no append can be missed, so a caller that
-    arms the watcher before making the other process write may rely on seeing everything
-    written after *offset*.
+    never entered) *arms* it: it opens an inotify instance (or a listener on
+    *inotify_hub*), watches the file's directory, or the nearest ancestor that exists if
+    the directories are missing too, and opens the file if it is already there. From then
+    on no append can be missed, so a caller that arms the watcher before making the other
+    process write may rely on seeing everything written after *offset*.
 
     Each iteration returns the next line, decoded as UTF-8, without its ``\\n``. A
     trailing line without its newline yet is held back until the newline arrives,
@@ -68,8 +70,10 @@ class JsonlWatcher(trio.abc.AsyncResource):
 
     **What it owns:** an inotify descriptor (Linux) and a read-only descriptor on the
     file, both closed by `aclose`, by leaving the ``async with`` block, or when the
-    object is garbage collected. It starts no task: the waiting happens inside the
-    caller's iteration, so it needs no nursery.
+    object is garbage collected. With *inotify_hub* it owns no inotify descriptor: it
+    holds an `InotifyListener` of the hub instead, whose watches the same calls remove.
+    It starts no task: the waiting happens inside the caller's iteration, so it needs no
+    nursery (a hub's reading task runs in the hub's own block).
 
     **Cancellation:** a cancelled iteration loses nothing; the next one returns the line
     the cancelled one would have returned. Cancelling while waiting leaves the watcher
@@ -86,8 +90,9 @@ class JsonlWatcher(trio.abc.AsyncResource):
 
     **Polling:** when *force_poll* is true, on systems without inotify, or when the
     per-user inotify limits are exhausted (``EMFILE`` from ``inotify_init1``,
-    ``ENOSPC`` from ``inotify_add_watch``), it checks the file every *poll_interval*
-    seconds instead of sleeping on inotify; `polling` says which mode it is in.
+    ``ENOSPC`` from ``inotify_add_watch``, or a hub that is not
+    `InotifyHub.available`), it checks the file every *poll_interval* seconds instead of
+    sleeping on inotify; `polling` says which mode it is in.
 
     Args:
         path: The file to follow. A relative path is made absolute at once, so a later
@@ -99,6 +104,11 @@ class JsonlWatcher(trio.abc.AsyncResource):
             history to count them.
         force_poll: Poll even where inotify is available (for tests and comparisons).
         poll_interval: Seconds between checks when polling.
+        inotify_hub: Watch through this hub's shared inotify instance (see
+            `open_inotify_hub`) rather than an instance of the watcher's own, so that
+            many watchers stay within ``fs.inotify.max_user_instances``. The watcher
+            must be used inside the hub's block: once the hub is closed, an iteration
+            that has to wait raises `trio.ClosedResourceError`.
 
     Raises:
         ValueError: If *offset* or *line_number* is negative, or *poll_interval* is not
@@ -116,6 +126,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
         "_failure",
         "_fd",
         "_file_wd",
+        "_hub",
         "_identity",
         "_inotify",
         "_line_number",
@@ -138,6 +149,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
         line_number: int = 0,
         force_poll: bool = False,
         poll_interval: float = _DEFAULT_POLL_INTERVAL,
+        inotify_hub: InotifyHub | None = None,
     ) -> None:
         self._closed = True
         if offset < 0:
@@ -151,7 +163,8 @@ class JsonlWatcher(trio.abc.AsyncResource):
         self._line_number = line_number
         self._polling = force_poll or sys.platform != "linux"
         self._poll_interval = poll_interval
-        self._inotify: INotify | None = None
+        self._hub = inotify_hub
+        self._inotify: InotifyListener | OwnInotify | None = None
         self._dir_wd: int | None = None
         self._watched_dir: str | None = None
         self._file_wd: int | None = None
@@ -219,7 +232,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
         try:
             self._start()
         except BaseException:
-            self._close_now(notify=True)
+            self._close_now()
             raise
         return self
 
@@ -236,7 +249,8 @@ class JsonlWatcher(trio.abc.AsyncResource):
             The line, decoded as UTF-8, without the trailing newline.
 
         Raises:
-            trio.ClosedResourceError: If the watcher is closed, before or during the wait.
+            trio.ClosedResourceError: If the watcher is closed, before or during the wait,
+                or its *inotify_hub* is.
             trio.BusyResourceError: If another task is iterating over this watcher.
             MessageParseError: If the line is not valid UTF-8 (it carries `path` and
                 `line_number`). The line is consumed, so iterating again goes on with
@@ -245,7 +259,8 @@ class JsonlWatcher(trio.abc.AsyncResource):
                 by another file (see the class description), or the path names
                 something other than a regular file, or *offset* does not fit the file.
             trio.BrokenResourceError: If reading the file or the inotify descriptor
-                failed; the `OSError` is its ``__cause__``.
+                (the watcher's own or its hub's) failed; the `OSError` is its
+                ``__cause__``.
             OSError: If the file or a directory above it cannot be opened or watched for
                 a reason other than not existing yet (for example `PermissionError`).
         """
@@ -260,15 +275,18 @@ class JsonlWatcher(trio.abc.AsyncResource):
     async def aclose(self) -> None:
         """Close every descriptor the watcher opened (the inotify instance and the file).
 
+        With an *inotify_hub*, close the watcher's listener instead of an instance,
+        which removes its watches from the hub.
+
         A task waiting for a line at that moment gets `trio.ClosedResourceError`, and so
         does every later iteration. Closing twice is fine. It closes even when cancelled,
         and then checkpoints, as trio's ``aclose`` methods do.
         """
-        self._close_now(notify=True)
+        self._close_now()
         await trio.lowlevel.checkpoint()
 
     def __del__(self) -> None:
-        self._close_now(notify=False)
+        self._close_now()
 
     # ------------------------------------------------------------------ the loop
 
@@ -334,13 +352,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
             self._rearm = True
             self._path_changed = True
             return
-        fd = self._inotify.fileno()
-        await trio.lowlevel.wait_readable(fd)
-        try:
-            events = self._inotify.read(timeout=0)
-        except OSError as exc:
-            raise trio.BrokenResourceError(f"reading inotify events failed: {exc}") from exc
-        for event in events:
+        for event in await self._inotify.wait():
             # Anything but a write to the file (a directory event, a stale watch, or a
             # queue overflow with wd -1) means: look at the path again.
             if event.wd != self._file_wd:
@@ -357,7 +369,11 @@ class JsonlWatcher(trio.abc.AsyncResource):
         self._started = True
         if not self._polling:
             try:
-                self._inotify = INotify(nonblocking=True)
+                self._inotify = (
+                    self._hub.open_listener()
+                    if self._hub is not None
+                    else OwnInotify(INotify(nonblocking=True))
+                )
             except OSError as exc:
                 if exc.errno != errno.EMFILE:
                     raise
@@ -377,7 +393,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
             target = self._nearest_dir()
             if target != self._watched_dir:
                 try:
-                    wd = int(self._inotify.add_watch(target, _DIR_MASK))
+                    wd = self._inotify.add_watch(target, _DIR_MASK)
                 except (FileNotFoundError, NotADirectoryError):
                     continue
                 except OSError as exc:
@@ -386,7 +402,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
                     self._fall_back_to_polling()
                     return
                 if self._dir_wd is not None and self._dir_wd != wd:
-                    self._remove_watch(self._dir_wd)
+                    self._inotify.rm_watch(self._dir_wd)
                 self._dir_wd, self._watched_dir = wd, target
             # A directory created between the check and the watch sent us no event.
             if self._nearest_dir() == target:
@@ -434,25 +450,15 @@ class JsonlWatcher(trio.abc.AsyncResource):
         # Through /proc the watch lands on the inode we opened, even if the path has
         # been replaced since.
         try:
-            self._file_wd = int(self._inotify.add_watch(f"/proc/self/fd/{fd}", _FILE_MASK))
+            self._file_wd = self._inotify.add_watch(f"/proc/self/fd/{fd}", _FILE_MASK)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.ENOENT):
                 raise
             self._fall_back_to_polling()
 
-    def _remove_watch(self, wd: int) -> None:
-        assert self._inotify is not None
-        try:
-            self._inotify.rm_watch(wd)
-        except OSError as exc:
-            # EINVAL: the kernel already dropped it (its directory was deleted).
-            if exc.errno != errno.EINVAL:
-                raise
-
     def _fall_back_to_polling(self) -> None:
         inotify, self._inotify = self._inotify, None
         if inotify is not None:
-            trio.lowlevel.notify_closing(inotify.fileno())
             inotify.close()
         self._polling = True
         self._dir_wd = self._file_wd = self._watched_dir = None
@@ -497,7 +503,7 @@ class JsonlWatcher(trio.abc.AsyncResource):
         if self._closed:
             raise trio.ClosedResourceError("this JsonlWatcher was closed")
 
-    def _close_now(self, *, notify: bool) -> None:
+    def _close_now(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -506,8 +512,6 @@ class JsonlWatcher(trio.abc.AsyncResource):
         fd, self._fd = self._fd, None
         try:
             if inotify is not None:
-                if notify:
-                    trio.lowlevel.notify_closing(inotify.fileno())
                 inotify.close()
         finally:
             if fd is not None:

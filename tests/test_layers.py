@@ -28,6 +28,7 @@ LAYERS = {
     "_environment": 0,
     "_launch": 2,
     "_hooks": 2,
+    "_inotify": 2,
     "_pty": 3,
     "_watcher": 3,
     "_inject": 3,
