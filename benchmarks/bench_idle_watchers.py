@@ -4,7 +4,8 @@ Starts 100 watchers, each iterated by its own task: half follow an existing, idl
 file, half wait for a file whose directory does not exist yet. Once every task is blocked,
 it measures the process's CPU time (``time.process_time()``, user + system, cross-checked
 with ``resource.getrusage``) over a wall-clock window and prints it as a percentage of
-one core. Then it does the same with the poll fallback, for comparison.
+one core. Then it does the same with every watcher on one shared inotify instance
+(`open_inotify_hub`), and with the poll fallback, for comparison.
 
 Run: ``python benchmarks/bench_idle_watchers.py [--quick]``.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from claude_trio import JsonlWatcher
+from claude_trio import InotifyHub, JsonlWatcher, open_inotify_hub
 
 WATCHERS = 100
 
@@ -37,7 +38,7 @@ def rusage_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def make_watchers(root: Path, *, poll: bool) -> list[JsonlWatcher]:
+def make_watchers(root: Path, *, poll: bool, hub: InotifyHub | None) -> list[JsonlWatcher]:
     root.mkdir()
     watchers = []
     for n in range(WATCHERS):
@@ -46,12 +47,12 @@ def make_watchers(root: Path, *, poll: bool) -> list[JsonlWatcher]:
         else:
             path = root / f"idle-{n}.jsonl"
             path.write_bytes(b'{"type": "user"}\n' * 10)
-        watchers.append(JsonlWatcher(path, force_poll=poll))
+        watchers.append(JsonlWatcher(path, force_poll=poll, inotify_hub=hub))
     return watchers
 
 
-async def measure(root: Path, seconds: float, *, poll: bool) -> None:
-    watchers = make_watchers(root, poll=poll)
+async def measure(root: Path, seconds: float, *, poll: bool, hub: InotifyHub | None = None) -> None:
+    watchers = make_watchers(root, poll=poll, hub=hub)
     async with trio.open_nursery() as nursery:
         for watcher in watchers:
             nursery.start_soon(follow, watcher)
@@ -62,7 +63,7 @@ async def measure(root: Path, seconds: float, *, poll: bool) -> None:
         wall = time.perf_counter() - wall0
         cpu, rusage = time.process_time() - cpu0, rusage_seconds() - rusage0
         nursery.cancel_scope.cancel()
-    mode = "poll 25 ms" if poll else "inotify"
+    mode = "poll 25 ms" if poll else "one hub" if hub is not None else "inotify"
     print(
         f"{mode:<10} {WATCHERS} watchers ({polling} polling) over {wall:.2f} s: "
         f"CPU {cpu * 1000:.1f} ms = {100 * cpu / wall:.3f} % of one core "
@@ -78,6 +79,8 @@ async def main() -> None:
     print(f"python {sys.version.split()[0]}, trio {trio.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         await measure(Path(tmp, "a"), seconds, poll=False)
+        async with open_inotify_hub() as hub:
+            await measure(Path(tmp, "c"), seconds, poll=False, hub=hub)
         await measure(Path(tmp, "b"), seconds, poll=True)
 
 
