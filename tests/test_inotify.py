@@ -23,14 +23,16 @@ from claude_trio import InotifyEvent, InotifyHub, JsonlWatcher, SessionError, op
 from claude_trio import _inotify as inotify_module
 
 from . import test_watcher as plain
-from .test_watcher import append, forward, no_leaked_fds
+from .test_watcher import (
+    append,
+    forward,
+    no_leaked_fds,  # noqa: F401  (autouse here too: every fd is checked)
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and inotify")
-
-__all__ = ["no_leaked_fds"]
 
 TIMEOUT = 10
 IN_CREATE = int(inotify_simple.flags.CREATE)
