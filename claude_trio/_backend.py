@@ -12,7 +12,16 @@ slot is re-keyed by the history including the new message and the reply it produ
 A slot whose turn failed, was interrupted or was abandoned holds a history the caller
 does not have (the CLI keeps the failed prompt), so it is closed, never reused. Idle slots
 expire after ``idle_ttl`` (a trio timer in the slot's task), and the least recently used
-idle slot is closed when a new process needs room under ``max_live``.
+idle slot is closed when a new process needs room under ``max_live``. An idle slot whose
+process exits is closed at once.
+
+With ``prewarm=N`` a task of the backend keeps N *spare* slots: processes started with a
+fresh session and nothing typed, ready before any call needs them. A call that would
+start a fresh process with the backend's own options (no history, or a
+``concat_message`` re-seed) takes a spare instead, whatever its namespace: a spare has
+never held anyone's message. Spares are started only into free room under
+``max_live`` (never ahead of a call waiting for room), and expire and are evicted like
+any idle slot.
 """
 
 from __future__ import annotations
@@ -36,12 +45,16 @@ from ._errors import BackendError, BackendTimeoutError, ProcessError, SessionErr
 from ._events import AssistantMessage, Event, ResultMessage, SystemMessage, TextBlock
 from ._history import History, fold_history, parse_history
 from ._inject import seed_transcript
+from ._inotify import InotifyHub, open_inotify_hub
 from ._locate import PINNED_CLI_VERSION, find_cli
 from ._options import BackendOptions, ConversationOptions
 from ._paths import remove_session_files
 from ._util import check_trio, single_error_unwrapped
 
 _INF: Final = math.inf
+# A spare that failed to start is tried again after this long, doubling up to the last.
+_SPARE_RETRY_FIRST: Final = 1.0
+_SPARE_RETRY_MAX: Final = 60.0
 
 
 @attrs.frozen(kw_only=True)
@@ -57,10 +70,14 @@ class BackendStatistics:
         reseeded: Processes started with a history to re-seed.
         evicted: Idle processes closed to make room under ``max_live``.
         expired: Idle processes closed after ``idle_ttl``.
-        discarded: Processes closed because their turn failed or was abandoned.
+        discarded: Processes closed because their turn failed or was abandoned, or
+            because they exited while idle.
         failed: Processes closed because their conversation failed inside (a task of
             its own or a callback raised); each one's turn raised the error, and the
             others went on.
+        spares: Spare processes ready now (``prewarm``); counted in ``live`` too.
+        prewarmed: Spare processes started in all; counted in ``spawned`` too.
+        prewarm_used: Calls that took a spare process instead of starting one.
     """
 
     live: int
@@ -73,6 +90,9 @@ class BackendStatistics:
     expired: int
     discarded: int
     failed: int
+    spares: int
+    prewarmed: int
+    prewarm_used: int
 
 
 @attrs.frozen
@@ -93,6 +113,7 @@ class _Slot:
     files: list[Path] = attrs.field(factory=list)
     busy: bool = True
     closing: bool = False
+    spare: bool = False
     conversation: Conversation | None = None
     changed: trio.Event = attrs.field(factory=trio.Event)
     gone: trio.Event = attrs.field(factory=trio.Event)
@@ -133,13 +154,29 @@ class ClaudeCodeBackend:
         self._conversation_options = options.conversation_options()
         self._slots: list[_Slot] = []
         self._nursery: trio.Nursery | None = None
+        self._inotify_hub: InotifyHub | None = None
         self._lifetime: AbstractAsyncContextManager[None] | None = None
         self._changed = trio.Event()
         self._cli_version: str | None = None
         self._version_noted = False
         self._counts = dict.fromkeys(
-            ("spawned", "reused", "reseeded", "evicted", "expired", "discarded", "failed"), 0
+            (
+                "spawned",
+                "reused",
+                "reseeded",
+                "evicted",
+                "expired",
+                "discarded",
+                "failed",
+                "prewarmed",
+                "prewarm_used",
+            ),
+            0,
         )
+        self._spares_scope = trio.CancelScope()
+        self._spare_error: Exception | None = None
+        # Calls waiting for room under max_live: spares never take the room they wait for.
+        self._waiting = 0
 
     async def __aenter__(self) -> ClaudeCodeBackend:
         check_trio("ClaudeCodeBackend")
@@ -161,11 +198,17 @@ class ClaudeCodeBackend:
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[None]:
         with single_error_unwrapped():
-            async with trio.open_nursery() as nursery:
+            # One inotify instance for every session file; the conversations (in the
+            # nursery) close before it.
+            async with open_inotify_hub() as hub, trio.open_nursery() as nursery:
+                self._inotify_hub = hub
                 self._nursery = nursery
+                if self.options.prewarm:
+                    nursery.start_soon(self._keep_spares)
                 try:
                     yield
                 finally:
+                    self._spares_scope.cancel()
                     self._nursery = None
                     for slot in self._slots:
                         slot.close()
@@ -176,8 +219,42 @@ class ClaudeCodeBackend:
             live=len(self._slots),
             busy=sum(slot.busy for slot in self._slots),
             closing=sum(slot.closing for slot in self._slots),
+            spares=sum(self._is_ready_spare(slot) for slot in self._slots),
             **self._counts,
         )
+
+    async def wait_prewarmed(self) -> None:
+        """Wait until ``prewarm`` spare processes are ready (at once when it is 0).
+
+        Spares are started only into free room under ``max_live``, so with every
+        process taken by conversations this waits until one closes; it waits at most
+        ``startup_timeout`` after the last spare began to start.
+
+        Raises:
+            BackendTimeoutError: If no spare became ready within ``startup_timeout``
+                (phase ``"prewarm"``).
+            CLINotFoundError: Or any error `open_conversation` raises: what made the last
+                start of a spare fail (raised once; the backend tries again later).
+            RuntimeError: If the backend is not open.
+        """
+        if self._nursery is None:
+            raise RuntimeError("use the backend inside `async with ClaudeCodeBackend(...)`")
+        timeout = self.options.startup_timeout
+        while True:
+            if self._spare_error is not None:
+                error, self._spare_error = self._spare_error, None
+                raise error
+            ready = sum(self._is_ready_spare(slot) for slot in self._slots)
+            if ready >= self.options.prewarm:
+                return
+            with trio.move_on_after(timeout) as waited:
+                await self._changed.wait()
+            if waited.cancelled_caught:
+                raise BackendTimeoutError(
+                    f"{self.options.prewarm - ready} spare claude process(es) not ready",
+                    phase="prewarm",
+                    timeout=timeout,
+                )
 
     def live_session_ids(self) -> list[str]:
         """Return the session ids of the live processes (for diagnostics)."""
@@ -286,13 +363,23 @@ class ClaudeCodeBackend:
             if not slot.usable:
                 self._counts["discarded"] += 1
                 slot.close()
-            elif slot.start == start and slot.key == history.key:
+            elif not slot.spare and slot.start == start and slot.key == history.key:
                 slot.busy = True
                 slot.poke()
                 self._counts["reused"] += 1
                 return slot, history.prompt
+        reseed = len(history.messages) > 1
+        if not reseed or self.options.injection_mode == "concat_message":
+            spare = self._take_spare(start, history.key)
+            if spare is not None:
+                self._counts["reseeded"] += reseed
+                return spare, fold_history(history) if reseed else history.prompt
         await self._check_cli_version()
-        await self._make_room()
+        self._waiting += 1
+        try:
+            await self._make_room()
+        finally:
+            self._waiting -= 1
         if self._nursery is None:
             raise RuntimeError("the backend closed while waiting for room")
         session_id = str(uuid.uuid4())
@@ -302,7 +389,6 @@ class ClaudeCodeBackend:
         options = start.options
         text = history.prompt
         resume = False
-        reseed = len(history.messages) > 1
         self._slots.append(slot)
         try:
             if reseed and self.options.injection_mode == "native_jsonl":
@@ -326,6 +412,73 @@ class ClaudeCodeBackend:
         self._counts["spawned"] += 1
         self._counts["reseeded"] += reseed
         return slot, text
+
+    def _take_spare(self, start: _Start, key: str) -> _Slot | None:
+        """Give a ready spare started like *start* to a call, or return None."""
+        for slot in self._slots:
+            if self._is_ready_spare(slot) and slot.start.options == start.options:
+                slot.spare = False
+                slot.start = start
+                slot.key = key
+                slot.busy = True
+                slot.poke()
+                self._counts["prewarm_used"] += 1
+                self._poke()  # room for the next spare
+                return slot
+        return None
+
+    @staticmethod
+    def _is_ready_spare(slot: _Slot) -> bool:
+        return slot.spare and not slot.busy and slot.usable
+
+    async def _keep_spares(self) -> None:
+        """Keep ``prewarm`` spares while there is free room, until the backend closes.
+
+        A spare that fails to start is tried again later, less and less often; its
+        error is kept for `wait_prewarmed` (a call that starts a process meets the same
+        error itself).
+        """
+        retry = _SPARE_RETRY_FIRST
+        with self._spares_scope:
+            while True:
+                changed = self._changed
+                spares = sum(slot.spare and not slot.closing for slot in self._slots)
+                room = self.options.max_live - len(self._slots) - self._waiting
+                if spares >= self.options.prewarm or room <= 0:
+                    await changed.wait()
+                    continue
+                try:
+                    await self._start_spare()
+                except Exception as exc:
+                    self._spare_error = exc
+                    self._poke()
+                    await trio.sleep(retry)
+                    retry = min(retry * 2, _SPARE_RETRY_MAX)
+                else:
+                    retry = _SPARE_RETRY_FIRST
+
+    async def _start_spare(self) -> None:
+        await self._check_cli_version()
+        assert self._nursery is not None
+        slot = _Slot(
+            start=_Start(namespace="", options=self._conversation_options),
+            key="",
+            last_used=trio.current_time(),
+            session_id=str(uuid.uuid4()),
+            spare=True,
+        )
+        self._slots.append(slot)
+        try:
+            await self._nursery.start(self._serve, slot, False)
+        except BaseException:
+            self._drop(slot)
+            raise
+        self._counts["spawned"] += 1
+        self._counts["prewarmed"] += 1
+        slot.busy = False
+        slot.last_used = trio.current_time()
+        slot.poke()
+        self._poke()
 
     async def _make_room(self) -> None:
         timeout = self.options.pool_timeout
@@ -358,12 +511,16 @@ class ClaudeCodeBackend:
                 slot.start.options,
                 session_id=None if resume else slot.session_id,
                 resume=slot.session_id if resume else None,
+                inotify_hub=self._inotify_hub,
             ) as conversation:
                 slot.conversation = conversation
                 slot.files.append(conversation.session_file)
                 task_status.started()
                 started = True
-                await self._hold(slot)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._close_on_exit, slot, conversation)
+                    await self._hold(slot)
+                    nursery.cancel_scope.cancel()
         except Exception:
             if not started:
                 raise
@@ -384,6 +541,14 @@ class ClaudeCodeBackend:
             if timer.cancelled_caught and not slot.busy:
                 self._counts["expired"] += 1
                 slot.closing = True
+
+    async def _close_on_exit(self, slot: _Slot, conversation: Conversation) -> None:
+        """Close *slot* when its process exits while idle (a busy one's turn sees it)."""
+        await conversation.process.wait()
+        if not slot.busy and not slot.closing:
+            self._counts["discarded"] += 1
+            slot.close()
+        self._poke()
 
     def _drop(self, slot: _Slot) -> None:
         """Forget a slot whose process is gone, and remove the files it left (once)."""

@@ -75,6 +75,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="the most claude processes alive at once (default: 4)",
     )
     pool.add_argument(
+        "--prewarm",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep N claude processes started ahead of the next new conversation (default: 0)",
+    )
+    pool.add_argument(
         "--idle-ttl",
         type=float,
         default=600.0,
@@ -153,6 +160,7 @@ def main_serve(args: argparse.Namespace) -> int:
     backend = backend_options(
         args,
         max_live=args.max_live,
+        prewarm=args.prewarm,
         idle_ttl=args.idle_ttl or None,
         pool_timeout=args.queue_timeout,
         injection_mode=args.injection_mode,

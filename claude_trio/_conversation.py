@@ -46,6 +46,7 @@ from ._errors import (
 )
 from ._events import Event, SystemMessage
 from ._hooks import PermissionHookServer, open_permission_hook_server
+from ._inotify import InotifyHub
 from ._launch import prepared_launch
 from ._locate import find_cli
 from ._normalize import Normalized, RecordStatistics, normalize
@@ -808,6 +809,7 @@ async def open_conversation(
     *,
     session_id: str | None = None,
     resume: str | None = None,
+    inotify_hub: InotifyHub | None = None,
 ) -> AsyncIterator[Conversation]:
     """Start ``claude`` for one conversation and yield it once it is ready.
 
@@ -822,6 +824,9 @@ async def open_conversation(
             session file must not exist yet.
         resume: The id of an existing session to continue (``claude --resume``) instead.
             Its history is not replayed as events.
+        inotify_hub: Tail the session file through this shared inotify instance (see
+            `open_inotify_hub`; `ClaudeCodeBackend` passes its own) rather than one of
+            the conversation's own. Leave the block before the hub's.
 
     Raises:
         CLINotFoundError: If there is no claude to run.
@@ -867,7 +872,9 @@ async def open_conversation(
                 settings=hooks.settings_json() if hooks is not None else None,
             )
         )
-        watcher = JsonlWatcher(path, offset=offset, line_number=line_number)
+        watcher = JsonlWatcher(
+            path, offset=offset, line_number=line_number, inotify_hub=inotify_hub
+        )
         proc = PtyClaudeProcess.spawn(
             launch.argv,
             env=launch.env,

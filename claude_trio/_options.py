@@ -268,6 +268,13 @@ class BackendOptions(ConversationOptions):
         pool_timeout: Seconds a call waits for room when ``max_live`` processes are all
             busy, before `BackendTimeoutError` (phase ``"pool"``). A call made while
             iterating another call's events, with ``max_live=1``, ends so.
+        prewarm: How many spare ``claude`` processes to keep started and ready, with
+            fresh sessions, so that a conversation's first turn costs what a warm turn
+            costs. A call with no history (or, with ``"concat_message"``, any re-seed)
+            whose model and system prompt are the backend's own takes a spare; the
+            spares are refilled in the background, count against ``max_live``, and
+            expire and are evicted like idle processes. 0 (the default) starts
+            processes only when a call needs one. At most ``max_live``.
         keep_sessions: Keep the session files of the processes the backend started
             (and the transcripts it wrote to re-seed them) in the CLI's config
             directory. By default they are removed when their process closes.
@@ -277,7 +284,18 @@ class BackendOptions(ConversationOptions):
     max_live: int = attrs.field(default=4, validator=_at_least_one)
     idle_ttl: float | None = attrs.field(default=600.0, validator=_positive)
     pool_timeout: float = attrs.field(default=30.0, validator=_positive)
+    prewarm: int = attrs.field(default=0)
     keep_sessions: bool = False
+
+    @prewarm.validator
+    def _check_prewarm(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"prewarm must be a non-negative integer, got {value!r}")
+        if value > self.max_live:
+            raise ValueError(
+                f"prewarm ({value}) must be at most max_live ({self.max_live}): "
+                "spare processes count against it"
+            )
 
     def conversation_options(self) -> ConversationOptions:
         """Return the `ConversationOptions` each of the backend's processes runs with."""

@@ -21,7 +21,7 @@ _MAX_PENDING: Final = 256 * 1024
 _FIRST_WIDE: Final = 0x1100
 
 
-class _Screen(pyte.Screen):  # type: ignore[misc]
+class _Screen(pyte.Screen):
     def draw(self, data: str) -> None:
         # A combining character drawn at the start of a row joins the last cell of the
         # row above, which pyte changes without marking it: mark every row the call
