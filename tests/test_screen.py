@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from wcwidth import wcwidth
 
 from claude_trio._chrome import find_dialog, find_input_box, is_busy, is_ready
-from claude_trio._screen import TerminalScreen, _row_text
+from claude_trio._screen import TerminalScreen, _row_text, _Screen
 
 from .conftest import SAMPLES
 
@@ -190,3 +190,49 @@ def _row_text_cell_by_cell(row: dict[int, str], columns: int) -> str:
 def test_row_text_follows_the_cell_rule(cells: dict[int, str]) -> None:
     row = {x: pyte.screens.Char(data) for x, data in cells.items()}
     assert _row_text(row, 10) == _row_text_cell_by_cell(cells, 10)
+
+
+_SGR_PIECES = ["\x1b[1m", "\x1b[38;5;246m", "\x1b[48;2;1;2;3m", "\x1b[m", "\x1b[7m", "\x1b[27m"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES + _SGR_PIECES), max_size=60).map("".join),
+    st.lists(st.integers(0, 400), max_size=8),
+)
+def test_cutting_colours_changes_no_text_however_the_bytes_are_split(
+    stream: str, cuts: list[int]
+) -> None:
+    data = stream.encode()
+    reference = pyte.Screen(9, 5)
+    pyte.ByteStream(reference).feed(data)
+    screen = TerminalScreen(columns=9, rows=5)
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        screen.feed(data[start:end])
+        screen.text()  # an SGR sequence may be cut between two looks
+    assert screen.text() == "\n".join(_row_text(reference.buffer[y], 9) for y in range(5))
+
+
+_MODE_PIECES = [
+    "\x1b(0",  # G0: DEC line drawing
+    "\x1b(B",
+    "\x0e",  # shift out: G1
+    "\x0f",
+    "\x7f",  # DEL: pyte stops drawing the rest of the text run
+    "abcdefghij",
+    "x" * 12,
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES + _SGR_PIECES + _MODE_PIECES), max_size=50))
+def test_the_ascii_fast_path_draws_what_pyte_draws(pieces: list[str]) -> None:
+    data = "".join(pieces).encode()
+    reference = pyte.Screen(9, 5)
+    pyte.ByteStream(reference).feed(data)
+    ours = _Screen(9, 5)
+    pyte.ByteStream(ours).feed(data)
+    for y in range(5):
+        assert [ours.buffer[y][x] for x in range(9)] == [reference.buffer[y][x] for x in range(9)]
+    assert (ours.cursor.x, ours.cursor.y) == (reference.cursor.x, reference.cursor.y)
