@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pyte
 import pytest
 from hypothesis import given, settings
@@ -208,7 +210,7 @@ def test_cutting_colours_changes_no_text_however_the_bytes_are_split(
     pyte.ByteStream(reference).feed(data)
     screen = TerminalScreen(columns=9, rows=5)
     bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         screen.feed(data[start:end])
         screen.text()  # an SGR sequence may be cut between two looks
     assert screen.text() == "\n".join(_row_text(reference.buffer[y], 9) for y in range(5))
