@@ -114,6 +114,8 @@ class _Slot:
     busy: bool = True
     closing: bool = False
     spare: bool = False
+    # A spare's first turn runs: starting the next spare would take CPU from it.
+    first_turn: bool = False
     conversation: Conversation | None = None
     changed: trio.Event = attrs.field(factory=trio.Event)
     gone: trio.Event = attrs.field(factory=trio.Event)
@@ -346,6 +348,7 @@ class ClaudeCodeBackend:
     def _release(self, slot: _Slot, key: str | None) -> None:
         """Free a slot after its turn: re-keyed by *key*, or closed if None (unfinished)."""
         slot.busy = False
+        slot.first_turn = False
         slot.last_used = trio.current_time()
         if key is not None and slot.usable:
             slot.key = key
@@ -421,9 +424,9 @@ class ClaudeCodeBackend:
                 slot.start = start
                 slot.key = key
                 slot.busy = True
+                slot.first_turn = True
                 slot.poke()
                 self._counts["prewarm_used"] += 1
-                self._poke()  # room for the next spare
                 return slot
         return None
 
@@ -444,7 +447,10 @@ class ClaudeCodeBackend:
                 changed = self._changed
                 spares = sum(slot.spare and not slot.closing for slot in self._slots)
                 room = self.options.max_live - len(self._slots) - self._waiting
-                if spares >= self.options.prewarm or room <= 0:
+                # A new spare is started once the turn that took the last one is over:
+                # a start is a second of CPU, which that turn would wait for.
+                taking = any(slot.first_turn for slot in self._slots)
+                if spares >= self.options.prewarm or room <= 0 or taking:
                     await changed.wait()
                     continue
                 try:

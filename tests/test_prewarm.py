@@ -83,6 +83,24 @@ async def test_a_spare_answers_the_first_turn_and_is_refilled(
     assert stats.spawned == 2  # the spare and its replacement, nothing started for the call
 
 
+async def test_the_next_spare_starts_once_the_first_turn_is_over(
+    fake_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    async with ClaudeCodeBackend(_options(fake_cli, isolated)) as backend:
+        await _prewarmed(backend)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, backend, [{"role": "user", "content": "SLOW3 go"}])
+            await _until(lambda: backend.statistics().busy == 1)
+            # Another call comes and goes meanwhile, which wakes the refill.
+            await ask(backend, [{"role": "user", "content": "hi"}], system_prompt="other")
+            await trio.sleep(0.5)  # time enough for a refill to have started
+            during = backend.statistics()
+        await _prewarmed(backend)
+        after = backend.statistics()
+    assert (during.busy, during.live, during.prewarmed, during.spares) == (1, 2, 1, 0)
+    assert (after.prewarmed, after.spares) == (2, 1)
+
+
 async def test_the_next_turns_reuse_the_spare_like_any_process(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
