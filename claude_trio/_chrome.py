@@ -59,6 +59,9 @@ _STATUS_ROWS: Final = 4
 _HOLD_CHARS: Final = 40
 
 _RULE_CHAR: Final = "─"
+# The upper rule of a box whose text is taller than the box: its first rows, the ❯ one
+# too, are scrolled off above it.
+_SCROLLED_RULE: Final = re.compile(r"─{3} ↑ (\d+) more ─+")
 _DASHED_CHAR: Final = "╌"
 _BUSY_HINT: Final = "esc to interrupt"
 _STRAY_RE: Final = re.compile(r"u+")
@@ -139,12 +142,15 @@ class InputBox:
         top: The row of its upper rule.
         bottom: The row of its lower rule.
         hints: The rows under it, as drawn (the mode and key hints), blank ones left out.
+        hidden_above: How many rows of text are scrolled off above the box (its upper
+            rule reads ``↑ N more``); then `text` is only the rows shown.
     """
 
     text: str
     top: int
     bottom: int
     hints: tuple[str, ...]
+    hidden_above: int = 0
 
     @property
     def is_placeholder(self) -> bool:
@@ -183,14 +189,25 @@ def find_input_box(screen: str) -> InputBox | None:
     The box is the last pair of full-width ``─`` rules at column 0 with a row starting
     with ``❯`` right under the upper one, every other row between them blank or
     indented by two, and under the lower one only hint rows (at most four) and blank
-    rows. A permission prompt or a dialog, which replace the box, give None.
+    rows. A permission prompt or a dialog, which replace the box, give None. When the
+    box holds more lines than it shows, its upper rule reads ``─── ↑ N more ───`` and
+    its rows start at a continuation row: `InputBox.text` is then the rows shown.
     """
     rows = _rows(screen)
     rules = _rules(rows)
-    if len(rules) < 2:
+    if not rules:
         return None
-    top, bottom = rules[-2], rules[-1]
-    if bottom - top < 2 or not rows[top + 1].startswith("❯"):
+    bottom = rules[-1]
+    scrolled = _scrolled_top(rows, bottom)
+    if scrolled is not None:
+        top, hidden = scrolled
+    else:
+        if len(rules) < 2:
+            return None
+        top, hidden = rules[-2], 0
+        if not rows[top + 1].startswith("❯"):
+            return None
+    if bottom - top < 2:
         return None
     hints = tuple(row for row in rows[bottom + 1 :] if not _blank(row))
     if len(hints) > _MAX_HINT_ROWS:
@@ -201,7 +218,13 @@ def find_input_box(screen: str) -> InputBox | None:
     first = rows[top + 1].removeprefix("❯")
     first = first[1:] if first[:1] in (" ", "\xa0") else first
     lines = [first, *(row.removeprefix("  ") for row in rest)]
-    return InputBox(text="\n".join(lines).strip(), top=top, bottom=bottom, hints=hints)
+    return InputBox(
+        text="\n".join(lines).strip(),
+        top=top,
+        bottom=bottom,
+        hints=hints,
+        hidden_above=hidden,
+    )
 
 
 def is_busy(screen: str) -> bool:
@@ -233,6 +256,13 @@ def status_lines(screen: str, count: int = _STATUS_ROWS) -> str:
         return ""
     rows = _rows(screen)
     return "\n".join(rows[max(box.top - count, 0) : box.top])
+
+
+def box_has_text(box: InputBox | None) -> bool:
+    """Return whether *box* holds text (not empty, not a placeholder)."""
+    if box is None:
+        return False
+    return box.hidden_above > 0 or (bool(box.text) and not box.is_placeholder)
 
 
 def box_holds(box: InputBox | None, typed: str) -> bool:
@@ -371,6 +401,20 @@ def _rule_width(rows: Sequence[str]) -> int:
     than the screen is wide.
     """
     return max((len(row) for row in rows if _is_line_of(row, _RULE_CHAR)), default=0)
+
+
+def _scrolled_top(rows: Sequence[str], bottom: int) -> tuple[int, int] | None:
+    """The row of a scrolled box's upper rule above the lower rule at *bottom*, and how
+    many rows it says are hidden, if there is one."""
+    width = len(rows[bottom])
+    for index in range(bottom - 1, -1, -1):
+        row = rows[index]
+        scrolled = _SCROLLED_RULE.fullmatch(row) if len(row) == width else None
+        if scrolled is not None:
+            return index, int(scrolled[1])
+        if row and not row.startswith(("  ", "❯")):
+            return None
+    return None
 
 
 def _is_line_of(row: str, char: str) -> bool:

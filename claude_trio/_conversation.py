@@ -28,6 +28,7 @@ import trio
 
 from ._chrome import (
     PermissionPrompt,
+    box_has_text,
     box_holds,
     find_input_box,
     find_permission_prompt,
@@ -36,6 +37,7 @@ from ._chrome import (
     prompt_came_back,
     status_lines,
 )
+from ._editor import CTRL_G, EditorRoute, editor_route
 from ._environment import config_dir_of
 from ._errors import (
     BackendError,
@@ -75,6 +77,8 @@ _ANSWER_ATTEMPTS: Final = 3
 _ANSWER_WAIT: Final = 3.0
 # How long the screen must stay idle with the prompt back in the box before that counts.
 _RESTORE_SETTLE: Final = 0.3
+# The CLI loads a message from its editor in about a second, whatever its size.
+_EDITOR_WAIT: Final = 15.0
 
 
 @attrs.frozen
@@ -134,12 +138,15 @@ class ConversationStatistics:
         records: Session records read, by kind (`RecordStatistics`).
         pty_bytes: Bytes the CLI wrote to its terminal.
         history_diverged: Whether the CLI's history holds prompts the caller's does not.
+        editor_messages: Messages that went in through the CLI's editor key rather than
+            pastes (``editor_threshold``).
     """
 
     turns: int
     records: RecordStatistics
     pty_bytes: int
     history_diverged: bool
+    editor_messages: int
 
 
 @final
@@ -187,6 +194,8 @@ class Conversation:
         self._restored: str | None = None
         self._failure: _Failed | None = None
         self._hooks: PermissionHookServer | None = None
+        self._editor: EditorRoute | None = None
+        self._editor_messages = 0
         self._hook_asked_at = -math.inf
         # How far into the session file the tail has delivered records to the channel.
         self._delivered = 0
@@ -205,6 +214,7 @@ class Conversation:
             records=self._records,
             pty_bytes=self.process.screen.bytes_seen,
             history_diverged=self.history_diverged,
+            editor_messages=self._editor_messages,
         )
 
     def turn(self, text: str) -> AsyncGenerator[Event, None]:
@@ -276,7 +286,7 @@ class Conversation:
             if self._restored is not None:
                 await self._clear_input_box(self._restored)
             try:
-                await self.process.paste_and_submit(prepared.chunks)
+                await self._submit(prepared)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self.history_diverged = True
                 with trio.move_on_after(self.options.close_timeout):
@@ -293,6 +303,59 @@ class Conversation:
             return prepared
         finally:
             self._sending = False
+
+    async def _submit(self, prepared: PreparedText) -> None:
+        """Put *prepared* into the input box and press Enter: through the CLI's editor
+        key for a message of more than ``editor_threshold`` pastes, else pasted."""
+        editor = self._editor
+        threshold = self.options.editor_threshold
+        long = threshold is not None and len(prepared.chunks) > threshold
+        # The CLI trims the end of what it loads: a backslash left last would make Enter
+        # insert a line break instead of sending.
+        if (
+            editor is not None
+            and long
+            and not prepared.expected_record.endswith("\\")
+            and await self._submit_through_editor(editor, prepared)
+        ):
+            self._editor_messages += 1
+            return
+        await self.process.paste_and_submit(prepared.chunks)
+
+    async def _submit_through_editor(self, editor: EditorRoute, prepared: PreparedText) -> bool:
+        """Load *prepared* through Ctrl-G, and press Enter once the box shows it.
+
+        Returns:
+            False if the CLI never took the message (the box is as it was: paste it).
+
+        Raises:
+            BackendTimeoutError: If the CLI took the message but the box did not show
+                it within ``_EDITOR_WAIT`` (phase ``"input"``); the process is spent.
+        """
+        try:
+            # What pastes would deliver: tabs as four spaces, the end trimmed.
+            editor.stage(prepared.expected_record)
+        except OSError:
+            return False
+        await self.process.send_bytes(CTRL_G)
+        screen = self.process.screen
+        with trio.move_on_after(_EDITOR_WAIT):
+            while not box_has_text(find_input_box(screen.text())):
+                if self.process.output_ended:
+                    break
+                await self.process.wait_output()
+            else:
+                await self.process.send_bytes(b"\r")
+                return True
+        if editor.withdraw():
+            return False
+        self.history_diverged = True
+        raise BackendTimeoutError(
+            "claude did not show the message it loaded from its editor",
+            phase="input",
+            timeout=_EDITOR_WAIT,
+            screen_tail=screen.tail(),
+        )
 
     async def run_slash_command(self, command: str) -> str:
         """Run one of the CLI's slash commands, such as ``/model claude-sonnet-4-5``.
@@ -863,6 +926,9 @@ async def open_conversation(
                     decider, timeout=options.permission_timeout + 1, interrupt_on_deny=True
                 )
             )
+        editor: EditorRoute | None = None
+        if options.editor_threshold is not None:
+            editor = stack.enter_context(editor_route(env))
         launch = stack.enter_context(
             prepared_launch(
                 options,
@@ -870,6 +936,7 @@ async def open_conversation(
                 session_id=sid,
                 resume=resume is not None,
                 settings=hooks.settings_json() if hooks is not None else None,
+                editor=None if editor is None else editor.script,
             )
         )
         watcher = JsonlWatcher(
@@ -896,6 +963,7 @@ async def open_conversation(
                     )
                     conversation._delivered = offset
                     conversation._hooks = hooks
+                    conversation._editor = editor
                     decider.conversation = conversation
                     with send:
                         guarded = conversation._guarded

@@ -57,6 +57,7 @@ def prepared_launch(
     environ: Mapping[str, str] = os.environ,
     temp_dir: str | os.PathLike[str] | None = None,
     settings: bytes | None = None,
+    editor: Path | None = None,
 ) -> Iterator[Launch]:
     """Prepare the argv, environment and private files for one ``claude`` process.
 
@@ -77,6 +78,8 @@ def prepared_launch(
             directory by default.
         settings: A ``--settings`` file's content (the permission hook's), written
             privately too and passed after the options' ``extra_args``.
+        editor: The script of an `EditorRoute`, set as the CLI's ``VISUAL``; the caller
+            has checked that the environment sets no editor of its own.
 
     Yields:
         The launch.
@@ -86,6 +89,8 @@ def prepared_launch(
             be encoded as UTF-8, or an MCP server config is not JSON-serialisable.
     """
     env = options.child_env(environ=environ)
+    if editor is not None:
+        env["VISUAL"] = os.fspath(editor)
     files: dict[str, bytes] = {}
     if options.system_prompt is not None:
         files[_SYSTEM_PROMPT_FILE] = _utf8(options.system_prompt, "system_prompt")

@@ -150,6 +150,13 @@ class ConversationOptions:
             terminal before `BackendTimeoutError` (phase ``"input"``). A long message
             may take longer in all; this bounds a stall.
         close_timeout: Seconds the CLI gets to exit after SIGTERM before SIGKILL.
+        editor_threshold: A message that takes more pastes than this goes into the CLI
+            through its external-editor key (Ctrl-G) instead, which costs about a second
+            whatever the size, where each paste costs about 15 ms (a paste holds at
+            most 800 characters and two line breaks: 64 pastes are about 8 KB of
+            multi-line text). The model receives the same text either way. None always
+            pastes. Messages are pasted anyway when the options' ``env`` sets
+            ``VISUAL``, ``EDITOR`` or ``CLAUDE_CODE_TMPDIR``: see :doc:`conversation`.
         columns: Width of the CLI's terminal.
         rows: Height of the CLI's terminal (at least 12).
         extra_args: More command-line arguments, passed as they are.
@@ -184,6 +191,7 @@ class ConversationOptions:
     turn_timeout: float | None = attrs.field(default=600.0, validator=_positive)
     input_timeout: float = attrs.field(default=30.0, validator=_positive)
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
+    editor_threshold: int | None = attrs.field(default=64, validator=_optional_non_negative_int)
     columns: int = attrs.field(default=120)
     rows: int = attrs.field(default=40)
     extra_args: tuple[str, ...] = attrs.field(default=(), converter=_to_args)

@@ -23,6 +23,7 @@ from claude_trio._chrome import (
     Dialog,
     InputBox,
     PermissionPrompt,
+    box_has_text,
     box_holds,
     find_dialog,
     find_input_box,
@@ -104,6 +105,9 @@ EXPECTED: dict[str, Expect] = {
     "chrome_idle_manual_wrapped_input_120x40.txt": idle("WORDS"),
     "chrome_idle_manual_wrapped_input_80x24.txt": idle("WORDS"),
     "chrome_ctrl_c_hint_120x40.txt": idle(),
+    "chrome_editor_loaded_scrolled_120x40.txt": idle(
+        "\n".join(f"line {n} with a tab    here" for n in range(135, 150))
+    ),
     "chrome_slash_menu_120x40.txt": idle("/"),
     "chrome_typed_not_submitted_120x40.txt": idle("imitate please"),
     "chrome_typed_not_submitted_80x24.txt": idle("imitate please"),
@@ -220,7 +224,9 @@ def test_rules_read_the_sample(name: str) -> None:
         else:
             assert box.text == expect.box
         rows = screen.split("\n")
-        assert set(rows[box.top]) == set(rows[box.bottom]) == {"─"}
+        assert set(rows[box.bottom]) == {"─"}
+        # The upper rule is plain, or says how many rows are scrolled off above it.
+        assert set(rows[box.top].replace(" ↑ 135 more ", "─")) == {"─"}
         assert all(not row.strip() for row in rows[box.bottom + 1 :][len(box.hints) :])
     else:
         assert box is None
@@ -640,3 +646,19 @@ def test_old_rules_fired_on_the_imitations() -> None:
     assert find_permission_prompt(screen) is None
     assert "esc to interrupt" in _sample("chrome_imitate_esc_120x40.txt")
     assert not is_busy(_sample("chrome_imitate_esc_120x40.txt"))
+
+
+def test_a_scrolled_box_counts_its_hidden_rows_and_holds_text_when_blank_rows_show() -> None:
+    screen = _sample("chrome_editor_loaded_scrolled_120x40.txt")
+    box = find_input_box(screen)
+    assert box is not None
+    assert box.hidden_above == 135
+    blank = "\n".join("" if row.startswith("  line 1") else row for row in screen.split("\n"))
+    box = find_input_box(blank)
+    assert box is not None
+    assert (box.text, box.hidden_above) == ("", 135)
+    assert box_has_text(box)
+    plain = find_input_box(_sample("chrome_idle_120x40.txt"))
+    assert plain is not None
+    assert plain.hidden_above == 0
+    assert not box_has_text(plain)

@@ -26,6 +26,7 @@ LAYERS = {
     "_options": 1,
     "_retry": 1,
     "_environment": 0,
+    "_editor": 0,
     "_launch": 2,
     "_hooks": 2,
     "_inotify": 2,

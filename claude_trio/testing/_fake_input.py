@@ -259,11 +259,15 @@ def paste_break_limit(rows: int) -> int:
 class _Pill:
     number: int
     text: str
+    # Text loaded from the editor: shown truncated, sent as it is (no <pasted_content>).
+    loaded: bool = False
 
     @property
     def placeholder(self) -> str:
         lines = self.text.count("\n")
         extra = f" +{lines} lines" if lines else ""
+        if self.loaded:
+            return f"[...Truncated text #{self.number}{extra}...]"
         return f"[Pasted text #{self.number}{extra}]"
 
 
@@ -272,7 +276,8 @@ class Submission:
     """What Enter submitted from the prompt box.
 
     Attributes:
-        shown: The box's text with trailing whitespace trimmed; pills are placeholders.
+        shown: The box's text with trailing whitespace trimmed; pasted pills are
+            placeholders, text loaded from the editor is itself.
         text: The message: *shown* with each pill expanded to its ``<pasted_content>``.
     """
 
@@ -315,6 +320,21 @@ class PromptBox:
                 self.notice += " · review and press Enter to send"
             else:
                 self.notice += " from your prompt"
+
+    def load(self, text: str, *, rows: int) -> None:
+        """Replace the box with *text* from the editor, its end trimmed (long text shows
+        truncated)."""
+        self.clear()
+        text = text.rstrip()
+        if len(text) > PILL_CHARS or text.count("\n") > paste_break_limit(rows):
+            self._pills += 1
+            self._parts.append(_Pill(self._pills, text, loaded=True))
+        else:
+            self._add_text(text)
+
+    def editable(self) -> str:
+        """The box's text as the editor gets it: pastes expanded, as they are."""
+        return "".join(part if isinstance(part, str) else part.text for part in self._parts)
 
     def newline(self) -> None:
         """Insert a line break (LF, or ``\\`` then Enter)."""
@@ -365,10 +385,17 @@ class PromptBox:
             parts[-1] = parts[-1].rstrip()
         if not parts:
             return None
-        shown = "".join(part if isinstance(part, str) else part.placeholder for part in parts)
+        # Text loaded from the editor counts as typed: a leading / or ! acts (FACTS §3a).
+        shown = "".join(
+            part if isinstance(part, str) else part.text if part.loaded else part.placeholder
+            for part in parts
+        )
         if not shown.strip():
             return None
-        text = "".join(part if isinstance(part, str) else _wrap_pill(part.text) for part in parts)
+        text = "".join(
+            part if isinstance(part, str) else part.text if part.loaded else _wrap_pill(part.text)
+            for part in parts
+        )
         return Submission(shown=shown, text=text)
 
     def _add_text(self, text: str) -> None:

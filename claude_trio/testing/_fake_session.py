@@ -13,8 +13,10 @@ import collections
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import traceback
+import uuid
 from typing import TYPE_CHECKING, Final
 
 from ._fake_dialogs import read_settings, write_settings
@@ -286,6 +288,35 @@ class FakeSession:
                 self._press_exit_key("Ctrl-C")
         elif name == "ctrl-d" and not self.running and self.box.is_empty():
             self._press_exit_key("Ctrl-D")
+        elif name == "ctrl-g" and not self.running:
+            self._edit_in_editor()
+
+    def _edit_in_editor(self) -> None:
+        """Ctrl-G: the box goes to ``$VISUAL`` (or ``$EDITOR``) in a prompt file, and what
+        the editor leaves there comes back (FACTS §3a). The real CLI falls back to
+        ``code``, ``vi`` or ``nano``; the fake does nothing without a setting."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            return
+        directory = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"claude-{os.getuid()}")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, f"claude-prompt-{uuid.uuid4()}.md")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(self.box.editable())
+        try:
+            done = subprocess.run(
+                [*editor.split(" "), path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            if done.returncode == 0:
+                with open(path, encoding="utf-8") as file:
+                    self.box.load(file.read(), rows=self.terminal.rows)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def _press_exit_key(self, label: str) -> None:
         if self._exit_key == label:
