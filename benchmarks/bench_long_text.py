@@ -1,30 +1,37 @@
-"""Long text: chunked bracketed pastes against the CLI's Ctrl-G ``$EDITOR`` route.
+"""Long text: the library's two routes for a long user message, pastes and the editor key.
 
-Issue 12, item 4. Two ways to put a long user message into the input box of the real
-CLI, each followed by Enter:
+Issue 12, item 4. `Conversation.send` puts a message into the real CLI's input box one
+of two ways, each followed by Enter (docs/conversation.rst, "Long messages"):
 
-* ``paste``: what the library does today, `PtyClaudeProcess.type_message`: `prepare_text`
-  cleans the text and cuts it into pastes of at most 800 characters and 2 line breaks,
-  written back to back, then ``\\r``.
-* ``editor``: a prototype kept inside this file. The CLI is started with ``EDITOR`` set to
-  a small shell script in a private 0700 directory. The text (cleaned by `prepare_text`
-  too, so the two routes carry the same text) goes to a 0600 file there; Ctrl-G
-  (``\\x07``) makes the CLI write its box to ``$TMPDIR/claude-<uid>/claude-prompt-<uuid>.md``
-  and run the script on that path; the script copies the text over it, once, and the
-  CLI loads the file into the box. When the box shows text, ``\\r`` submits it.
+* ``paste``: `prepare_text` cleans the text and cuts it into bracketed pastes of at most
+  800 characters and 2 line breaks, written back to back (``editor_threshold=None``:
+  always this route).
+* ``editor``: the cleaned text (`PreparedText.expected_record`) is staged as a 0600 file
+  for the conversation's one-shot ``VISUAL`` script (``claude_trio/_editor.py``), and
+  Ctrl-G makes the CLI run it on its prompt file and load the text into the box
+  (``editor_threshold=0``: every message this way, except one whose cleaned text ends
+  in a backslash, which is pasted).
+
+Both routes carry the text as `prepare_text` cleans it: the library never sends a
+caller's raw text, so there is no "raw" editor column any more (the prototype kept in
+this file before measured one).
 
 Timing: for each size (1, 10, 50, 100, 300 KB; multi-line text and one single line) and
-route, a fresh CLI per repetition, from the first library call (cleaning included) to
-the request reaching the mock (``request``) and to the CLI's box being idle again after
-the mock's answer (``turn``).
+route, a fresh CLI per repetition (`open_conversation`), from the call of
+`Conversation.turn` (cleaning included) to the request reaching the mock (``request``,
+the mock's arrival time) and to the turn's `ResultMessage` (``turn``). Each repetition
+asserts `ConversationStatistics.editor_messages` (0 for ``paste``, 1 for ``editor``),
+so the table shows the route that really ran, and checks the text the mock received.
 
-Exactness: adversarial texts, each in a fresh CLI, sent three ways (``paste``; ``editor``
-with the `prepare_text` text; ``editor raw`` with the caller's text as it is), and what
-the mock received compared with the input and with what `prepare_text` predicts.
+Exactness: adversarial texts, sent in turn through one conversation per route (a new one
+only if a text leaves the CLI unusable), and what the mock received compared with the
+input and with `PreparedText.expected_record` (what `prepare_text` predicts the model
+receives). Last, the prompt files and editor directories left behind, if any.
 
-Every CLI runs with ``--disable-slash-commands`` (as the library runs it), in an isolated
-config under a temporary directory that is also its ``TMPDIR``; everything is removed at
-the end. At most one CLI runs at a time.
+Every CLI runs as the library runs it (``--disable-slash-commands``), with
+``--dangerously-skip-permissions``, in an isolated config under a temporary directory
+that is also its ``TMPDIR``; everything is removed at the end. At most one CLI runs at a
+time.
 
 Run: ``python benchmarks/bench_long_text.py [--quick] [--reps N] [--skip-timing]
 [--skip-exactness]``.
@@ -35,14 +42,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shlex
-import shutil
 import statistics
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
@@ -52,13 +55,15 @@ import trio
 
 from claude_trio import (
     PINNED_CLI_VERSION,
+    BackendError,
+    Conversation,
+    ConversationOptions,
     InputError,
-    PtyClaudeProcess,
+    ResultMessage,
     find_cli,
-    open_claude_pty,
+    open_conversation,
     prepare_text,
 )
-from claude_trio._chrome import find_input_box, is_ready
 from claude_trio.testing import (
     IsolatedConfig,
     MessageReply,
@@ -67,144 +72,64 @@ from claude_trio.testing import (
     isolated_config,
     open_mock_anthropic_api,
     text_reply,
-    tool_use_reply,
 )
 
 KB: Final = 1024
 SIZES: Final = (1 * KB, 10 * KB, 50 * KB, 100 * KB, 300 * KB)
 QUICK_SIZES: Final = (1 * KB, 10 * KB, 100 * KB)
-#: Ctrl-G: the CLI's "edit the prompt in $EDITOR" key.
-CTRL_G: Final = b"\x07"
+COLUMNS: Final = 120
+ROWS: Final = 40
+#: Each route's ``editor_threshold``: None always pastes, 0 always uses the editor key.
+ROUTES: Final[dict[str, int | None]] = {"paste": None, "editor": 0}
 #: Bounds, so a wedged CLI fails one measurement instead of hanging the benchmark.
 START_LIMIT: Final = 30.0
-BOX_LIMIT: Final = 10.0
-REQUEST_LIMIT: Final = 60.0
-TURN_LIMIT: Final = 60.0
-#: How long to wait for a request that may never come (a text the CLI holds or runs).
-MAYBE_LIMIT: Final = 6.0
+#: From Enter until the CLI records the prompt (a text the CLI holds ends here).
+PROMPT_LIMIT: Final = 60.0
+#: A whole turn, typing included (300 KB of lines is about 40 s of pastes).
+TURN_LIMIT: Final = 180.0
 REPLY: Final = "ok"
-
-
-# --- the editor route (prototype) ----------------------------------------------------------
-
-
-@attrs.define
-class EditorShim:
-    """A private directory with an ``EDITOR`` script that fills the CLI's prompt file.
-
-    The script acts only on a path of the form ``<prompt_dir>/claude-prompt-*.md`` and
-    only when a text is pending (it takes it by renaming it, so once); anything else (a
-    ``git commit`` in the Bash tool, which inherits ``EDITOR``) makes it exit 1.
-    """
-
-    directory: Path
-    script: Path
-    pending: Path
-
-    @classmethod
-    def create(cls, parent: Path, prompt_dir: Path) -> EditorShim:
-        directory = Path(tempfile.mkdtemp(prefix="editor-", dir=parent))
-        os.chmod(directory, 0o700)
-        pending = directory / "pending"
-        taken = directory / "taken"
-        script = directory / "fill-prompt"
-        body = (
-            "#!/bin/sh\n"
-            "# claude-trio: put the pending text into the CLI's prompt file, once.\n"
-            f'case "$1" in {shlex.quote(str(prompt_dir))}/claude-prompt-*.md) ;; '
-            "*) exit 1 ;; esac\n"
-            f"mv -f -- {shlex.quote(str(pending))} {shlex.quote(str(taken))} || exit 1\n"
-            f'cat -- {shlex.quote(str(taken))} > "$1" || exit 1\n'
-            f"rm -f -- {shlex.quote(str(taken))}\n"
-        )
-        _write_private(script, body.encode(), mode=0o700)
-        return cls(directory=directory, script=script, pending=pending)
-
-    def stage(self, text: str) -> None:
-        """Make *text* the next text the script writes (a 0600 file, created anew)."""
-        self.pending.unlink(missing_ok=True)
-        _write_private(self.pending, text.encode("utf-8", "surrogatepass"), mode=0o600)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _write_private(path: Path, data: bytes, *, mode: int) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
-async def wait_screen(proc: PtyClaudeProcess, check: Callable[[str], bool], limit: float) -> bool:
-    """Wait until *check* holds for the screen text; False after *limit* seconds."""
-    with trio.move_on_after(limit):
-        while True:
-            if check(proc.screen.text()):
-                return True
-            if proc.output_ended:
-                return False
-            await proc.wait_output()
-    return False
-
-
-def box_filled(screen: str) -> bool:
-    box = find_input_box(screen)
-    return box is not None and bool(box.text) and not box.is_placeholder
-
-
-async def editor_submit(proc: PtyClaudeProcess, shim: EditorShim, text: str) -> bool:
-    """Load *text* through Ctrl-G and press Enter once the box shows it.
-
-    Returns whether the box filled (Enter is pressed either way).
-    """
-    shim.stage(text)
-    await proc.send_bytes(CTRL_G)
-    filled = await wait_screen(proc, box_filled, BOX_LIMIT)
-    await proc.send_bytes(b"\r")
-    return filled
-
-
-# --- running the CLI -----------------------------------------------------------------------
+EDITOR_DIR_PREFIX: Final = "claude-trio-editor-"
 
 
 @attrs.define
 class Bench:
     api: MockAnthropicAPI
     config: IsolatedConfig
-    shim: EditorShim
     tmp: Path
-    argv_base: tuple[str, ...]
+    cli: Path
+
+    def options(self, route: str) -> ConversationOptions:
+        return ConversationOptions(
+            cwd=self.config.cwd,
+            cli_path=str(self.cli),
+            env={**self.config.env, "TMPDIR": str(self.tmp)},
+            dangerously_skip_permissions=True,
+            max_retries=0,
+            startup_timeout=START_LIMIT,
+            prompt_timeout=PROMPT_LIMIT,
+            turn_timeout=TURN_LIMIT,
+            columns=COLUMNS,
+            rows=ROWS,
+            editor_threshold=ROUTES[route],
+        )
 
     @asynccontextmanager
-    async def cli(self) -> AsyncIterator[PtyClaudeProcess]:
-        argv = [
-            *self.argv_base[:1],
-            "--session-id",
-            str(uuid.uuid4()),
-            *self.argv_base[1:],
-        ]
-        env = {**self.config.env, "TMPDIR": str(self.tmp), "EDITOR": str(self.shim.script)}
-        async with open_claude_pty(
-            argv, env=env, cwd=self.config.cwd, startup_timeout=START_LIMIT
-        ) as proc:
-            yield proc
+    async def conversation(self, route: str) -> AsyncIterator[Conversation]:
+        async with open_conversation(self.options(route)) as conversation:
+            yield conversation
 
 
-async def wait_turn_end(api: MockAnthropicAPI, proc: PtyClaudeProcess, completed: int) -> None:
-    """Wait until the mock finished answering and the CLI's box is idle again."""
-    with trio.fail_after(TURN_LIMIT):
-
-        def done(screen: str) -> bool:
-            return api.statistics().responses_completed >= completed and is_ready(screen)
-
-        if not await wait_screen(proc, done, TURN_LIMIT):
-            raise RuntimeError("the CLI did not come back to its input box")
+async def run_turn(conversation: Conversation, text: str) -> float:
+    """Run one turn to its `ResultMessage`; return that message's trio time."""
+    ended: float | None = None
+    # A backstop: the conversation's own turn_timeout should end a stuck turn first.
+    with trio.fail_after(TURN_LIMIT + 30):
+        async for event in conversation.turn(text):
+            if isinstance(event, ResultMessage):
+                ended = trio.current_time()
+    if ended is None:
+        raise RuntimeError("the turn ended without a ResultMessage")
+    return ended
 
 
 # --- timing --------------------------------------------------------------------------------
@@ -249,24 +174,35 @@ class Timing:
 
 
 async def time_one(bench: Bench, route: str, text: str, timing: Timing) -> None:
-    async with bench.cli() as proc:
-        before = len(bench.api.main_requests)
-        completed = bench.api.statistics().responses_completed
-        started = time.perf_counter()
-        prepared = prepare_text(text, rows=proc.rows)
-        if route == "paste":
-            await proc.paste_and_submit(prepared.chunks)
-        elif not await editor_submit(proc, bench.shim, prepared.text):
-            timing.failures.append("box never filled")
-            return
-        with trio.fail_after(REQUEST_LIMIT):
-            requests = await bench.api.wait_for_requests(before + 1)
-        timing.request.append(time.perf_counter() - started)
-        await wait_turn_end(bench.api, proc, completed + 1)
-        timing.turn.append(time.perf_counter() - started)
-        got = requests[before].prompt or ""
-        if got != prepared.expected_record:
-            timing.failures.append(f"text differs ({len(got)} vs {len(prepared.expected_record)})")
+    """One repetition: a fresh CLI, one timed turn, the route and the text checked."""
+    expected = prepare_text(text, rows=ROWS).expected_record
+    try:
+        async with bench.conversation(route) as conversation:
+            before = len(bench.api.main_requests)
+            started = trio.current_time()
+            ended = await run_turn(conversation, text)
+            editor_messages = conversation.statistics().editor_messages
+    except (BackendError, trio.TooSlowError, RuntimeError) as exc:
+        timing.failures.append(f"{type(exc).__name__}: {first_line(exc)}")
+        return
+    wanted = ROUTES[route] == 0
+    if editor_messages != int(wanted):
+        raise AssertionError(
+            f"route {route}: editor_messages is {editor_messages}, expected {int(wanted)}"
+        )
+    requests = bench.api.main_requests[before:]
+    if not requests:
+        timing.failures.append("no request reached the mock")
+        return
+    timing.request.append(requests[0].time - started)
+    timing.turn.append(ended - started)
+    got = requests[0].prompt or ""
+    if got != expected:
+        timing.failures.append(f"text differs ({len(got)} vs {len(expected)})")
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).partition("\n")[0][:60]
 
 
 def median_ms(values: Sequence[float]) -> str:
@@ -274,17 +210,21 @@ def median_ms(values: Sequence[float]) -> str:
 
 
 async def run_timing(bench: Bench, sizes: Sequence[int], reps: int) -> None:
-    print(f"\n## Timing ({reps} repetitions each, fresh CLI each; median ms, [min-max])")
+    print(f"\n## Timing ({reps} repetitions each, fresh CLI each; median ms)")
+    print(
+        "paste: editor_threshold=None; editor: editor_threshold=0 (editor_messages asserted "
+        "0 / 1); request: turn() called -> request at the mock; turn: -> ResultMessage"
+    )
     header = (
         f"{'size':>7} {'shape':<6} {'pastes':>6} | {'paste req':>9} {'paste turn':>10} | "
-        f"{'editor req':>10} {'editor turn':>11} | {'ratio req':>9}"
+        f"{'editor req':>10} {'editor turn':>11} | {'speed-up':>9}"
     )
     print(header)
     print("-" * len(header))
     for size in sizes:
         for multiline in (True, False):
             text = make_text(size, multiline=multiline, seed=size + multiline)
-            timings = {"paste": Timing(), "editor": Timing()}
+            timings = {route: Timing() for route in ROUTES}
             for rep in range(reps):
                 # Alternate the order so neither route always runs on a warmer machine.
                 routes = ("paste", "editor") if rep % 2 == 0 else ("editor", "paste")
@@ -296,7 +236,7 @@ async def run_timing(bench: Bench, sizes: Sequence[int], reps: int) -> None:
                 if paste.request and editor.request
                 else float("nan")
             )
-            chunks = len(prepare_text(text).chunks)
+            chunks = len(prepare_text(text, rows=ROWS).chunks)
             shape = "lines" if multiline else "1 line"
             print(
                 f"{size // KB:>5}KB {shape:<6} {chunks:>6} | {median_ms(paste.request):>9} "
@@ -338,24 +278,37 @@ CASES: Final[tuple[tuple[str, str], ...]] = (
     ("100 KB + ref look-alike", "[...Truncated text #1 +3 lines...]\n" + BIG),
 )
 QUICK_CASES: Final = frozenset(
-    {"tabs", "leading /model x", "leading !", "NFD combining", "trailing spaces", "100 KB lines"}
+    {
+        "backslash at line ends",
+        "tabs",
+        "leading /model x",
+        "leading !",
+        "NFD combining",
+        "trailing spaces",
+        "exit word",
+        "100 KB lines",
+    }
 )
 
 
 @attrs.frozen
 class Outcome:
-    label: str
+    """What one text came to: the prompt the mock received (None: no request), a label
+    when there was none, whether the editor key carried it, and whether the CLI can
+    take another message."""
+
     received: str | None
+    label: str = ""
+    via_editor: bool = False
+    spent: bool = False
 
 
-def relation(got: str, text: str, prepared: str | None, record: str | None) -> str:
+def relation(got: str, text: str, record: str | None) -> str:
     names = []
     if got == text:
         names.append("input")
     if record is not None and got == record:
         names.append("record")
-    if prepared is not None and got == prepared.rstrip() and got != record:
-        names.append("prepared")
     if names:
         return "= " + "+".join(names)
     reference = record if record is not None else text
@@ -366,71 +319,74 @@ def relation(got: str, text: str, prepared: str | None, record: str | None) -> s
     return f"DIFF@{at} ({len(got)} vs {len(reference)})"
 
 
-def last_notice(screen: str) -> str:
-    box = find_input_box(screen)
-    rows = screen.splitlines()[: box.top if box else None]
-    for row in reversed(rows):
-        if row.strip().startswith(("●", "⎿", "!")):
-            return row.strip()[:60]
-    return "(no notice)"
+async def send_case(bench: Bench, conversation: Conversation, text: str) -> Outcome:
+    """Send *text* as the next turn of *conversation* and see what the mock received."""
+    before = len(bench.api.main_requests)
+    editor_before = conversation.statistics().editor_messages
+    try:
+        await run_turn(conversation, text)
+    except InputError as exc:
+        # Refused before anything is typed: the conversation goes on.
+        return Outcome(None, f"refused: {first_line(exc)}")
+    except (BackendError, trio.TooSlowError, RuntimeError) as exc:
+        requests = bench.api.main_requests[before:]
+        got = requests[0].prompt if requests else None
+        return Outcome(got, f"no request: {type(exc).__name__}", spent=True)
+    via_editor = conversation.statistics().editor_messages > editor_before
+    requests = bench.api.main_requests[before:]
+    if not requests:
+        return Outcome(None, "no request", via_editor=via_editor)
+    return Outcome(requests[0].prompt or "", via_editor=via_editor)
 
 
-async def send_case(bench: Bench, route: str, text: str) -> Outcome:
-    if route != "editor raw":
-        try:
-            prepared = prepare_text(text)
-        except InputError as exc:
-            return Outcome(f"refused: {str(exc)[:40]}", None)
-    async with bench.cli() as proc:
-        before = len(bench.api.main_requests)
-        completed = bench.api.statistics().responses_completed
-        filled = True
-        if route == "paste":
-            await proc.paste_and_submit(prepared.chunks)
-        else:
-            filled = await editor_submit(
-                proc, bench.shim, text if route == "editor raw" else prepared.text
-            )
-        with trio.move_on_after(MAYBE_LIMIT if len(text) < KB else REQUEST_LIMIT):
-            requests = await bench.api.wait_for_requests(before + 1)
-            await wait_turn_end(bench.api, proc, completed + 1)
-            got = requests[before].prompt or ""
-            return Outcome("", got)
-        if proc.output_ended:
-            return Outcome("no request: the CLI exited", None)
-        box = find_input_box(proc.screen.text())
-        if not filled:
-            return Outcome("no request: box stayed empty", None)
-        if box is not None and box.text:
-            return Outcome(f"no request: held in box {box.text[:25]!r}", None)
-        return Outcome(f"no request: {last_notice(proc.screen.text())}", None)
+async def exactness_route(
+    bench: Bench, route: str, cases: Sequence[tuple[str, str]]
+) -> tuple[dict[str, Outcome], int]:
+    """Send every case in turn through conversations of *route*; a new CLI only when one
+    is left unusable. Return the outcomes by case name and how many CLIs ran."""
+    outcomes: dict[str, Outcome] = {}
+    pending = list(cases)
+    clis = 0
+    while pending:
+        clis += 1
+        async with bench.conversation(route) as conversation:
+            while pending:
+                name, text = pending.pop(0)
+                outcomes[name] = outcome = await send_case(bench, conversation, text)
+                if outcome.spent or conversation.failure is not None:
+                    break
+    return outcomes, clis
 
 
 async def run_exactness(bench: Bench, quick: bool) -> None:
-    print("\n## Exactness (what the mock received; fresh CLI per cell)")
+    print("\n## Exactness (what the mock received; one conversation per route)")
     print(
-        "= input: byte-exact; = record: what prepare_text predicts (tabs as 4 spaces, end "
-        "trimmed); = prepared: prepare_text's text with tabs kept, end trimmed"
+        "= input: byte-exact; = record: what prepare_text predicts (expected_record: tabs "
+        "as 4 spaces, end trimmed); (pasted): the editor route fell back to pastes"
     )
-    routes = ("paste", "editor", "editor raw")
-    print(f"{'case':<26} | " + " | ".join(f"{route:<34}" for route in routes))
+    cases = [(name, text) for name, text in CASES if not quick or name in QUICK_CASES]
+    results: dict[str, dict[str, Outcome]] = {}
+    clis: dict[str, int] = {}
+    for route in ROUTES:
+        results[route], clis[route] = await exactness_route(bench, route, cases)
+    print(f"{'case':<26} | " + " | ".join(f"{route:<34}" for route in ROUTES))
     details: list[str] = []
-    for name, text in CASES:
-        if quick and name not in QUICK_CASES:
-            continue
+    for name, text in cases:
         try:
-            prepared = prepare_text(text)
-            record: str | None = prepared.expected_record
-            cleaned: str | None = prepared.text
+            record: str | None = prepare_text(text, rows=ROWS).expected_record
         except InputError:
-            record = cleaned = None
+            record = None
         cells = []
-        for route in routes:
-            outcome = await send_case(bench, route, text)
+        for route in ROUTES:
+            outcome = results[route][name]
             if outcome.received is None:
                 cells.append(outcome.label)
                 continue
-            cell = relation(outcome.received, text, cleaned, record)
+            cell = relation(outcome.received, text, record)
+            if route == "editor" and not outcome.via_editor:
+                cell += " (pasted)"
+            if outcome.label:
+                cell += f" then {outcome.label}"
             cells.append(cell)
             if not cell.startswith("= input") and len(text) < 2 * KB:
                 details.append(
@@ -442,59 +398,21 @@ async def run_exactness(bench: Bench, quick: bool) -> None:
                     f"  {name} / {route}: got …{outcome.received[max(at - 30, 0) : at + 50]!r}…"
                 )
         print(f"{name:<26} | " + " | ".join(f"{cell[:34]:<34}" for cell in cells))
+    print("CLIs started: " + ", ".join(f"{route} {count}" for route, count in clis.items()))
     print("\nDetails (every cell that was not byte-exact):")
     print("\n".join(details))
 
 
-# --- side facts ----------------------------------------------------------------------------
-
-
-async def probe_side_facts(bench: Bench) -> None:
-    """The prompt file's mode, its cleanup, and EDITOR in the Bash tool's environment."""
-    print("\n## Side facts")
-    prompt_dir = bench.tmp / f"claude-{os.getuid()}"
-    spy = bench.shim.directory / "spy"
-    spy_script = bench.shim.directory / "spy-editor"
-    _write_private(
-        spy_script,
-        (
-            "#!/bin/sh\n"
-            f'stat -c "%a %n" "$1" "$(dirname "$1")" > {shlex.quote(str(spy))}\n'
-            f'printf "spy text" > "$1"\n'
-        ).encode(),
-        mode=0o700,
-    )
-    original = bench.shim.script
-    bench.shim.script = spy_script
-    try:
-        async with bench.cli() as proc:
-            await proc.send_bytes(CTRL_G)
-            await wait_screen(proc, box_filled, BOX_LIMIT)
-            box = find_input_box(proc.screen.text())
-            seen = spy.read_text().strip()
-            print(f"editor got: {seen!r}; box then: {box.text if box else None!r}")
-            left = sorted(p.name for p in prompt_dir.glob("claude-prompt-*"))
-            print(f"prompt files left in {prompt_dir} after the editor returned: {left}")
-            await proc.send_bytes(b"\x15")  # Ctrl-U: clear the box
-    finally:
-        bench.shim.script = original
-    bench.api.enqueue(
-        tool_use_reply("Bash", input={"command": 'echo "EDITOR=$EDITOR VISUAL=$VISUAL"'}),
-        text_reply(REPLY),
-    )
-    async with bench.cli() as proc:
-        before = len(bench.api.main_requests)
-        completed = bench.api.statistics().responses_completed
-        await proc.type_message("run the tool")
-        with trio.fail_after(REQUEST_LIMIT):
-            requests = await bench.api.wait_for_requests(before + 2)
-        await wait_turn_end(bench.api, proc, completed + 2)
-        results = requests[before + 1].tool_results
-        content = results[0].get("content") if results else None
-        print(f"Bash tool sees: {content!r}")
-
-
 # --- main ----------------------------------------------------------------------------------
+
+
+def report_leftovers(tmp: Path) -> None:
+    """The CLIs' prompt files and the library's editor directories still there (the
+    library makes the latter in `tempfile.gettempdir`, here *tmp*)."""
+    prompt_dir = tmp / f"claude-{os.getuid()}"
+    prompts = sorted(path.name for path in prompt_dir.glob("claude-prompt-*"))
+    dirs = sorted(path.name for path in tmp.glob(f"{EDITOR_DIR_PREFIX}*"))
+    print(f"\n## Left behind\nprompt files in {prompt_dir}: {prompts}; editor directories: {dirs}")
 
 
 def real_path(name: str) -> Path:
@@ -507,7 +425,7 @@ def answer(request: RecordedRequest) -> MessageReply:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer sizes and cases, 3 reps")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and cases")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per timing cell")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-exactness", action="store_true")
@@ -515,23 +433,24 @@ async def main() -> None:
     cli = find_cli()
     print(
         f"python {sys.version.split()[0]}, trio {trio.__version__}, {os.cpu_count()} CPUs; "
-        f"claude {cli} (pinned {PINNED_CLI_VERSION}); 120x40 PTY"
+        f"claude {cli} (pinned {PINNED_CLI_VERSION}); {COLUMNS}x{ROWS} PTY"
     )
     async with open_mock_anthropic_api(handler=answer) as api:
         with tempfile.TemporaryDirectory(prefix="claude-trio-bench-") as tmp_name:
             tmp = real_path(tmp_name)
             config = isolated_config(tmp, base_url=api.base_url)
-            shim = EditorShim.create(tmp, tmp / f"claude-{os.getuid()}")
-            argv = (str(cli), "--disable-slash-commands", "--dangerously-skip-permissions")
-            bench = Bench(api=api, config=config, shim=shim, tmp=tmp, argv_base=argv)
+            bench = Bench(api=api, config=config, tmp=tmp, cli=cli)
+            # The library's editor directories go under tmp too, apart from any other
+            # process's, so the last check sees only this run's.
+            tempfile.tempdir = str(tmp)
             try:
-                await probe_side_facts(bench)
                 if not args.skip_timing:
                     await run_timing(bench, QUICK_SIZES if args.quick else SIZES, args.reps)
                 if not args.skip_exactness:
                     await run_exactness(bench, args.quick)
+                report_leftovers(tmp)
             finally:
-                shim.remove()
+                tempfile.tempdir = None
 
 
 if __name__ == "__main__":
