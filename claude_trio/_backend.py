@@ -230,7 +230,7 @@ class ClaudeCodeBackend:
 
         Spares are started only into free room under ``max_live``, so with every
         process taken by conversations this waits until one closes; it waits at most
-        ``startup_timeout`` after the last spare began to start.
+        ``startup_timeout`` in all.
 
         Raises:
             BackendTimeoutError: If no spare became ready within ``startup_timeout``
@@ -242,6 +242,7 @@ class ClaudeCodeBackend:
         if self._nursery is None:
             raise RuntimeError("use the backend inside `async with ClaudeCodeBackend(...)`")
         timeout = self.options.startup_timeout
+        deadline = trio.current_time() + timeout
         while True:
             if self._spare_error is not None:
                 error, self._spare_error = self._spare_error, None
@@ -249,7 +250,7 @@ class ClaudeCodeBackend:
             ready = sum(self._is_ready_spare(slot) for slot in self._slots)
             if ready >= self.options.prewarm:
                 return
-            with trio.move_on_after(timeout) as waited:
+            with trio.move_on_at(deadline) as waited:
                 await self._changed.wait()
             if waited.cancelled_caught:
                 raise BackendTimeoutError(
