@@ -36,14 +36,16 @@ def test_env_points_everything_at_the_scratch_dir_and_the_mock(tmp_path: Path) -
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:5"
     assert env["ANTHROPIC_API_KEY"] == MOCK_API_KEY
     assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    # No marketplace install after start: no DNS, ssh or git clone beyond loopback.
+    assert env["CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL"] == "1"
     assert env["X"] == "1"
     assert ("IS_SANDBOX" in env) == (os.geteuid() == 0)
     # Nothing of the caller's Anthropic settings leaks in.
-    assert not {
-        k
-        for k in env
-        if k.startswith("CLAUDE_CODE_") and k != "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"
+    ours = {
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL",
     }
+    assert not {k for k in env if k.startswith("CLAUDE_CODE_") and k not in ours}
 
 
 def test_without_bypass_no_bypass_keys(tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ _QUIET_ENV = {
     "DISABLE_AUTOUPDATER": "1",
     "DISABLE_TELEMETRY": "1",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    # After it is ready the CLI tries to install the official plugin marketplace: a DNS
+    # look-up, ssh to github.com and two git clones (docs/startup.rst). Tests stay on
+    # loopback; the config is throwaway, so the "policy_blocked" it records is harmless.
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
 }
 
 
