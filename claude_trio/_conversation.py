@@ -79,6 +79,8 @@ _ANSWER_WAIT: Final = 3.0
 _RESTORE_SETTLE: Final = 0.3
 # The CLI loads a message from its editor in about a second, whatever its size.
 _EDITOR_WAIT: Final = 15.0
+# How often the editor route looks whether the CLI took the message, with no output.
+_EDITOR_LOOK: Final = 0.25
 
 
 @attrs.frozen
@@ -326,7 +328,8 @@ class Conversation:
         """Load *prepared* through Ctrl-G, and press Enter once the box shows it.
 
         Returns:
-            False if the CLI never took the message (the box is as it was: paste it).
+            False if the CLI did not take the message within ``input_timeout`` (the
+            box is as it was: paste it).
 
         Raises:
             BackendTimeoutError: If the CLI took the message but the box did not show
@@ -339,11 +342,16 @@ class Conversation:
             return False
         await self.process.send_bytes(CTRL_G)
         screen = self.process.screen
+        untaken_until = trio.current_time() + self.options.input_timeout
         with trio.move_on_after(_EDITOR_WAIT):
             while not box_has_text(find_input_box(screen.text())):
                 if self.process.output_ended:
                     break
-                await self.process.wait_output()
+                # A CLI that does not run its editor is not reading its keys either.
+                if trio.current_time() > untaken_until and not editor.taken:
+                    break
+                with trio.move_on_after(_EDITOR_LOOK):
+                    await self.process.wait_output()
             else:
                 await self.process.send_bytes(b"\r")
                 return True

@@ -83,6 +83,11 @@ class EditorRoute:
         self.withdraw()
         _write_private(self._pending, text.encode("utf-8"), mode=0o600)
 
+    @property
+    def taken(self) -> bool:
+        """Whether the script has taken the staged message (or none is staged)."""
+        return not self._pending.exists()
+
     def withdraw(self) -> bool:
         """Remove the staged message unless the script took it; return whether it was
         still there (then the CLI never loaded it)."""
