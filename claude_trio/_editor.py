@@ -23,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final, final
+
+from ._private import private_directory, write_private
 
 #: The key that opens the editor.
 CTRL_G: Final = b"\x07"
@@ -72,7 +72,7 @@ class EditorRoute:
             f'cat -- {taken} > "$1" || {{ rm -f -- {taken}; exit 1; }}\n'
             f"rm -f -- {taken}\n"
         )
-        _write_private(self.script, body.encode(), mode=0o700)
+        write_private(self.script, body.encode(), mode=0o700)
 
     def stage(self, text: str) -> None:
         """Make *text* the message the script loads next (a new 0600 file).
@@ -81,7 +81,7 @@ class EditorRoute:
             OSError: If the file cannot be written.
         """
         self.withdraw()
-        _write_private(self._pending, text.encode("utf-8"), mode=0o600)
+        write_private(self._pending, text.encode("utf-8"), mode=0o600)
 
     @property
     def taken(self) -> bool:
@@ -123,25 +123,10 @@ def editor_route(
     if prompt_dir is None:
         yield None
         return
-    directory = Path(tempfile.mkdtemp(prefix="claude-trio-editor-", dir=temp_dir))
-    try:
+    with private_directory("claude-trio-editor-", temp_dir) as directory:
         if " " in str(directory) or not str(directory).isprintable():
             yield None
             return
         route = EditorRoute(directory, prompt_dir)
         route.write_script()
         yield route
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def _write_private(path: Path, data: bytes, *, mode: int) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, mode)
-    try:
-        os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Final
 import attrs
 
 from ._options import ConversationOptions
+from ._private import private_directory, write_private
 
 _SYSTEM_PROMPT_FILE: Final = "system-prompt.txt"
 _APPEND_SYSTEM_PROMPT_FILE: Final = "append-system-prompt.txt"
@@ -173,25 +172,9 @@ def _private_files(
     if not files:
         yield {}
         return
-    directory = Path(tempfile.mkdtemp(prefix="claude-trio-", dir=temp_dir))
-    try:
-        os.chmod(directory, 0o700)  # mkdtemp's 0700 less a umask that removed owner bits
+    with private_directory("claude-trio-", temp_dir) as directory:
         paths = {}
         for name, data in files.items():
             paths[name] = path = directory / name
-            _write_private(path, data)
+            write_private(path, data)
         yield paths
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)

@@ -26,8 +26,8 @@ from claude_trio._environment import (
     is_passed_through,
     library_defaults,
 )
-from claude_trio._launch import _write_private as write_private
 from claude_trio._launch import prepared_launch
+from claude_trio._private import write_private
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RequestKind, echo_mcp_server
 
 CLI = Path("/usr/bin/claude-not-run")
