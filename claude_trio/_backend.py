@@ -221,7 +221,7 @@ class ClaudeCodeBackend:
             live=len(self._slots),
             busy=sum(slot.busy for slot in self._slots),
             closing=sum(slot.closing for slot in self._slots),
-            spares=sum(self._is_ready_spare(slot) for slot in self._slots),
+            spares=self._ready_spares(),
             **self._counts,
         )
 
@@ -247,7 +247,7 @@ class ClaudeCodeBackend:
             if self._spare_error is not None:
                 error, self._spare_error = self._spare_error, None
                 raise error
-            ready = sum(self._is_ready_spare(slot) for slot in self._slots)
+            ready = self._ready_spares()
             if ready >= self.options.prewarm:
                 return
             with trio.move_on_at(deadline) as waited:
@@ -434,6 +434,9 @@ class ClaudeCodeBackend:
     @staticmethod
     def _is_ready_spare(slot: _Slot) -> bool:
         return slot.spare and not slot.busy and slot.usable
+
+    def _ready_spares(self) -> int:
+        return sum(self._is_ready_spare(slot) for slot in self._slots)
 
     async def _keep_spares(self) -> None:
         """Keep ``prewarm`` spares while there is free room, until the backend closes.

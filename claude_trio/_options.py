@@ -297,8 +297,9 @@ class BackendOptions(ConversationOptions):
 
     @prewarm.validator
     def _check_prewarm(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"prewarm must be a non-negative integer, got {value!r}")
+        if value is None:
+            raise ValueError("prewarm must be a non-negative integer, got None")
+        _optional_non_negative_int(self, attribute, value)
         if value > self.max_live:
             raise ValueError(
                 f"prewarm ({value}) must be at most max_live ({self.max_live}): "

@@ -101,3 +101,15 @@ def pids_of_sessions(session_ids: set[str]) -> list[int]:
         if wanted & set(argv):
             pids.append(int(entry.name))
     return pids
+
+
+def inotify_fds() -> list[str]:
+    """The descriptors of this process that are inotify instances."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                found.append(name)
+        except OSError:
+            continue
+    return found

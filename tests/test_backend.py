@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from .helpers import (
     ask,
     assistant_texts,
     backend_options,
+    inotify_fds,
     session_header,
     user_texts,
 )
@@ -449,22 +449,14 @@ def test_asyncio_is_refused_at_once(tmp_path: Path) -> None:
         asyncio.run(main())
 
 
-def _inotify_instances() -> int:
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify"
-    return count
-
-
 async def test_every_conversation_of_a_backend_shares_one_inotify_instance(
     fake_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
-    before = _inotify_instances()
+    before = len(inotify_fds())
     async with ClaudeCodeBackend(_options(fake_cli, isolated, max_live=6)) as backend:
         async with trio.open_nursery() as nursery:
             for number in range(6):
                 nursery.start_soon(ask, backend, [{"role": "user", "content": f"n{number}"}])
         assert backend.statistics().live == 6
-        assert _inotify_instances() == before + 1
-    assert _inotify_instances() == before
+        assert len(inotify_fds()) == before + 1
+    assert len(inotify_fds()) == before

@@ -23,6 +23,7 @@ from claude_trio import InotifyEvent, InotifyHub, JsonlWatcher, SessionError, op
 from claude_trio import _inotify as inotify_module
 
 from . import test_watcher as plain
+from .helpers import inotify_fds
 from .test_watcher import (
     append,
     forward,
@@ -37,17 +38,6 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and 
 TIMEOUT = 10
 IN_CREATE = int(inotify_simple.flags.CREATE)
 IN_DELETE = int(inotify_simple.flags.DELETE)
-
-
-def inotify_fds() -> list[str]:
-    found = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
-                found.append(name)
-        except OSError:
-            continue
-    return found
 
 
 def kernel_watches(fd: str) -> dict[int, int]:
