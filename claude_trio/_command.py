@@ -174,7 +174,9 @@ def _report(exc: BaseException, args: argparse.Namespace) -> int:
     error = leaves[0] if len(leaves) == 1 else exc
     if isinstance(error, SystemExit | GeneratorExit):
         raise error
-    if isinstance(error, KeyboardInterrupt):
+    # Ctrl-C lands in whichever task runs at that moment; what the others raise as the
+    # processes are torn down (the CLI's SIGTERM exit, say) follows from it.
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
         print("claude-trio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if isinstance(error, UsageError):

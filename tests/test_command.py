@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import io
 import json
@@ -544,3 +545,17 @@ async def test_serve_says_when_it_cannot_listen(isolated: IsolatedConfig) -> Non
     assert err_lines(result) == [
         f"claude-trio: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+def test_ctrl_c_in_any_task_is_an_interrupt_whatever_the_others_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Seen on a loaded machine: SIGINT landed in a conversation's tail task, and the turn
+    # then raised the CLI's exit on SIGTERM (143) beside it.
+    group = BaseExceptionGroup(
+        "nursery",
+        [ProcessError("claude exited during a turn", exit_status=143), KeyboardInterrupt()],
+    )
+    args = argparse.Namespace(command="ask", json=False)
+    assert _command._report(group, args) == 130
+    assert capsys.readouterr().err == "claude-trio: interrupted\n"
