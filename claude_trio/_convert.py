@@ -43,6 +43,7 @@ from ._events import (
     ContentBlock,
     Event,
     ResultMessage,
+    StreamEvent,
     SystemMessage,
     Usage,
     UserMessage,
@@ -304,7 +305,11 @@ def _configure_events(c: cattrs.Converter) -> None:
 
     _register_api_shape(c, AssistantMessage, {"type": "message", "role": "assistant"})
     _register_api_shape(c, UserMessage, {"role": "user"})
-    for cls, tag in ((SystemMessage, "system"), (ResultMessage, "result")):
+    for cls, tag in (
+        (SystemMessage, "system"),
+        (ResultMessage, "result"),
+        (StreamEvent, "stream_event"),
+    ):
         unstructure_fields = make_dict_unstructure_fn(cls, c)
         c.register_unstructure_hook(cls, _with_constants(unstructure_fields, {"type": tag}))
 
@@ -338,6 +343,7 @@ _EVENT_TAGS: Mapping[tuple[object, object], type[Any]] = {
     (None, "user"): UserMessage,
     ("system", None): SystemMessage,
     ("result", None): ResultMessage,
+    ("stream_event", None): StreamEvent,
 }
 _BLOCK_TAGS: Mapping[tuple[object, object], type[Any]] = {
     (block.type, None): block for block in get_args(ContentBlock)

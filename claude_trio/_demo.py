@@ -21,6 +21,7 @@ from ._errors import BackendError
 from ._events import (
     AssistantMessage,
     Event,
+    StreamEvent,
     SystemMessage,
     TextBlock,
     ThinkingBlock,
@@ -141,6 +142,8 @@ def describe(event: Event) -> list[str]:
         return lines
     if isinstance(event, SystemMessage):
         return [f"  [{event.subtype}] {event.content or ''}"]
+    if isinstance(event, StreamEvent):
+        return []
     usage = event.usage
     return [
         f"  [result] stop_reason={event.stop_reason} api_messages={event.num_api_messages}"

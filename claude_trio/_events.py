@@ -288,8 +288,38 @@ class ResultMessage:
     interrupted: bool = False
 
 
-Event: TypeAlias = AssistantMessage | UserMessage | SystemMessage | ResultMessage
-"""Anything a turn yields: `AssistantMessage`, `UserMessage`, `SystemMessage`, `ResultMessage`."""
+@final
+@attrs.frozen(kw_only=True)
+class StreamEvent:
+    """One event of an API response while it streams: a partial message.
+
+    Delivered only with ``partial_messages=True`` (see :doc:`/relay`), before the
+    `AssistantMessage` records of the same API message. The whole messages still come
+    from the session file: the ``text_delta`` pieces of a message, joined, equal the text
+    of its `AssistantMessage` s.
+
+    Attributes:
+        uuid: An id of this event (a UUID), unique among the events of the library.
+        session_id: The CLI session the response belongs to.
+        event: The Messages API stream event as the API sent it (``message_start``,
+            ``content_block_start``, ``content_block_delta``, ``content_block_stop``,
+            ``message_delta``, ``message_stop``, ``error``), parsed from JSON. Takes no
+            part in hashing.
+        parent_tool_use_id: The id of the ``Task``/``Agent`` tool call whose sub-agent
+            made the request; None for the conversation's own requests.
+    """
+
+    type: ClassVar[Literal["stream_event"]] = "stream_event"
+
+    uuid: str
+    session_id: str
+    event: dict[str, Any] = attrs.field(hash=False)
+    parent_tool_use_id: str | None = None
+
+
+Event: TypeAlias = AssistantMessage | UserMessage | SystemMessage | ResultMessage | StreamEvent
+"""Anything a turn yields: `AssistantMessage`, `UserMessage`, `SystemMessage`, `ResultMessage`,
+and with ``partial_messages=True`` `StreamEvent`."""
 
 
 def assistant_texts(events: Iterable[Event]) -> list[str]:

@@ -165,6 +165,13 @@ class ConversationOptions:
             starts with ``/`` is sent with one leading space. With this on, user text that
             starts with ``/`` (after whitespace) is refused with `InputError` instead,
             since the CLI would run it as a command.
+        partial_messages: Stream the API's responses to the caller as they arrive:
+            turns also yield `StreamEvent` s (text and thinking deltas …) ahead of each
+            whole `AssistantMessage`, and a rate-limited turn's `RateLimitError` carries
+            the API's exact ``retry_after`` and ``reset_at``. The CLI's API traffic then
+            goes through a relay on 127.0.0.1 that forwards it unchanged to the address
+            the CLI would use (``ANTHROPIC_BASE_URL``, else the Anthropic API). Needs the
+            ``relay`` extra (``httpx``, ``hypercorn``). See :doc:`/relay`.
     """
 
     cwd: Path = attrs.field(converter=_to_path)
@@ -196,6 +203,7 @@ class ConversationOptions:
     rows: int = attrs.field(default=40)
     extra_args: tuple[str, ...] = attrs.field(default=(), converter=_to_args)
     slash_commands: bool = False
+    partial_messages: bool = False
 
     @columns.validator
     def _check_columns(self, _: attrs.Attribute[int], value: int) -> None:
