@@ -20,6 +20,7 @@ import httpx2
 import pytest
 import trio
 
+from claude_trio._ratelimits import RateLimits, rate_limits_from_headers
 from claude_trio.testing import (
     ErrorReply,
     MessageReply,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 API_KEY = "sk-ant-api03-mockkey-0123456789abcdefghijklmnopqrstuvwxyz"
 REMINDER = "<system-reminder>\nAttribution for git commits…\n</system-reminder>\n"
 USER_HI: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 _HOP_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
 
 
@@ -331,6 +333,129 @@ def test_error_reply_rejects_non_error_status() -> None:
     assert error_reply(418).error_type == "api_error"
     assert error_reply(429, retry_after=2.5).retry_after == 2.5
     assert error_reply(500).retry_after is None
+
+
+# --- rate-limit headers ------------------------------------------------------------------
+
+
+def _rate_limits(response: httpx2.Response) -> RateLimits:
+    limits = rate_limits_from_headers(
+        response.status_code, response.headers.raw, now=dt.datetime.now(dt.UTC)
+    )
+    assert limits is not None
+    return limits
+
+
+async def test_message_answers_carry_rate_limit_headers_that_count_down(
+    api: MockAnthropicAPI,
+) -> None:
+    api.enqueue(text_reply("one"), error_reply(529, in_stream=True))
+    body = {"model": "m", "max_tokens": 9, "stream": True, "messages": USER_HI}
+    title = {**body, "system": "You are naming a coding session, briefly"}
+    with trio.fail_after(5):
+        async with _http(api) as http:
+            answers = [
+                await http.post("/v1/messages", json=body),
+                await http.post("/v1/messages", json=title),
+                await http.post("/v1/messages", json={**body, "max_tokens": 1}),
+                await http.post("/v1/messages", json=body),
+                await http.post("/v1/messages", json={**body, "stream": False}),
+            ]
+            tokens = await http.post("/v1/messages/count_tokens", json=body)
+            hello = await http.head("/api/hello")
+    kinds = [request.kind for request in api.requests[:5]]
+    assert kinds == [
+        RequestKind.MAIN,
+        RequestKind.TITLE,
+        RequestKind.QUOTA,
+        *[RequestKind.MAIN] * 2,
+    ]
+    limits = [_rate_limits(answer) for answer in answers]
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert [limit.buckets["requests"].remaining for limit in limits] == [
+        3999,
+        3998,
+        3997,
+        3996,
+        3995,
+    ]
+    assert {limit.buckets["requests"].limit for limit in limits} == {4000}
+    remaining_tokens = [limit.buckets["tokens"].remaining or 0 for limit in limits]
+    assert remaining_tokens == sorted(remaining_tokens, reverse=True)
+    assert remaining_tokens[-1] < 2_000_000
+    for limit in limits:
+        reset = limit.buckets["tokens"].reset_at
+        assert reset is not None
+        assert 55 < (reset - limit.observed_at).total_seconds() <= 61
+        assert (limit.reset_at, limit.retry_after, limit.unified) == (None, None, {})
+    assert answers[4].headers.get_list("request-id") == [api.requests[4].request_id]
+    for bare in (tokens, hello):
+        assert rate_limits_from_headers(bare.status_code, bare.headers.raw, now=NOW) is None
+
+
+async def test_a_replys_headers_replace_the_mocks_own(api: MockAnthropicAPI) -> None:
+    reset = int(NOW.timestamp()) + 3600
+    unified = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(reset),
+        "anthropic-ratelimit-unified-5h-utilization": "1.0",
+    }
+    api.enqueue(
+        error_reply(429, headers={"Retry-After": "1.5", **unified}),
+        text_reply("fine", headers=[("anthropic-ratelimit-requests-remaining", "7")]),
+        MessageReply((ReplyText("x"),), headers=(("x-extra", "1"), ("x-extra", "2"))),
+    )
+    with trio.fail_after(5):
+        async with _http(api) as http:
+            body = {"model": "m", "max_tokens": 9, "messages": USER_HI}
+            limited = await http.post("/v1/messages", json=body)
+            fine = await http.post("/v1/messages", json={**body, "stream": True})
+            extra = await http.post("/v1/messages", json=body)
+    assert limited.status_code == 429
+    assert limited.headers.get_list("retry-after") == ["1.5"]
+    limits = _rate_limits(limited)
+    assert limits.retry_after == 1.5
+    assert (limits.unified_status, limits.unified["5h-utilization"]) == ("rejected", "1.0")
+    assert limits.reset_at == dt.datetime.fromtimestamp(reset, dt.UTC)
+    assert limits.buckets["requests"].remaining == 0
+    assert fine.headers.get_list("anthropic-ratelimit-requests-remaining") == ["7"]
+    assert _rate_limits(fine).buckets["tokens"].limit == 2_000_000
+    assert extra.headers.get_list("x-extra") == ["1", "2"]
+    assert error_reply(500, headers={"a": "b"}).headers == (("a", "b"),)
+    assert error_reply(500).headers == text_reply("t").headers == ()
+
+
+# --- the request, byte for byte ----------------------------------------------------------
+
+
+async def test_the_raw_request_is_kept_byte_for_byte(api: MockAnthropicAPI) -> None:
+    raw = '{"model": "m" ,\n "max_tokens":9,"messages":[{"role":"user","content":"h\\u00e9 é"}]}'
+    sent = raw.encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("X-Dup", "first"),
+        ("x-other", "é".encode()),
+        ("x-dup", "second"),
+    ]
+    with trio.fail_after(5):
+        async with _http(api) as http:
+            answer = await http.post("/v1/messages?beta=true", content=sent, headers=headers)
+            bare = await http.head("/api/hello")
+    (request, hello) = api.requests
+    assert answer.status_code == 200
+    assert request.raw_body == sent
+    assert request.body is not None
+    assert request.prompt == "hé é"
+    names = [name for name, _ in request.raw_headers]
+    assert names == [name.lower() for name in names]
+    dups = [value for name, value in request.raw_headers if name == b"x-dup"]
+    assert dups == [b"first", b"second"]
+    assert (b"x-other", "é".encode()) in request.raw_headers
+    assert (b"content-length", str(len(sent)).encode()) in request.raw_headers
+    assert request.headers["x-dup"] == "first, second"
+    assert (hello.raw_body, bare.status_code) == (b"", 200)
+    assert (b"host", api.base_url.removeprefix("http://").encode()) in hello.raw_headers
+    assert "raw_body" not in repr(request)
 
 
 # --- slow streams, disconnects, shutdown -------------------------------------------------

@@ -61,7 +61,9 @@ _COUNT_TOKENS_ROUTE: Final = "/v1/messages/count_tokens"
 _HELLO_ROUTE: Final = "/api/hello"
 _DEFAULT_MODEL: Final = "claude-mock"
 _MOCK_TITLE: Final = '{"title": "Mock session"}'
-_RATE_LIMIT: Final = 50
+_REQUESTS_LIMIT: Final = 4000
+_TOKENS_LIMIT: Final = 2_000_000
+_RATE_WINDOW: Final = timedelta(minutes=1)
 _SSE_HEADERS: Final = (
     ("content-type", "text/event-stream; charset=utf-8"),
     ("cache-control", "no-cache"),
@@ -113,6 +115,10 @@ class RequestKind(enum.Enum):
 class RecordedRequest:
     """One request the mock received, as the mock's log keeps it.
 
+    Besides the parsed view (``headers``, ``body``), the request is kept exactly as the
+    server handed it over (``raw_headers``, ``raw_body``), so a test can check that a
+    proxy between the client and the mock forwarded it byte for byte.
+
     Attributes:
         method: The HTTP method (``POST``, ``HEAD``…).
         path: The path with its query string, as sent (``/v1/messages?beta=true``).
@@ -122,6 +128,9 @@ class RecordedRequest:
         request_id: The ``request-id`` header of the answer (the CLI's ``requestId``).
         time: When it arrived, on trio's clock (`trio.current_time`).
         wall_time: When it arrived, in seconds since the epoch (``time.time()``).
+        raw_body: The body's bytes, as received.
+        raw_headers: The request headers as ``(name, value)`` bytes pairs, in the order
+            the ASGI server gave them, repeats kept (the server lower-cases names).
 
     .. versionadded:: 0.1.0
     """
@@ -134,6 +143,8 @@ class RecordedRequest:
     request_id: str
     time: float
     wall_time: float
+    raw_body: bytes = attrs.field(default=b"", repr=False)
+    raw_headers: tuple[tuple[bytes, bytes], ...] = attrs.field(default=(), repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -240,6 +251,12 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
     (title generation, quota probe, ``count_tokens``, ``/api/hello``) get built-in answers
     and never reach the queue or the handler.
 
+    Like the real API, each 200 answer to ``POST /v1/messages`` carries the
+    ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` headers: limits of
+    4000 requests and 2,000,000 tokens, what remains counting down with each such answer
+    (by one request and the answer's estimated tokens, never below 0), and resets a
+    minute ahead. A reply's own ``headers`` replace them.
+
     Attributes:
         handler: Called with each main `RecordedRequest` the queue did not answer; returns
             a `MessageReply` or `ErrorReply`, or `None` for the default. It runs in the
@@ -262,6 +279,8 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
         self._in_flight = 0
         self._completed = 0
         self._disconnected = 0
+        self._rate_requests = 0
+        self._rate_tokens = 0
         self._response_scopes: set[trio.CancelScope] = set()
         self._closing = False
         self._shutdown = trio.Event()
@@ -404,6 +423,8 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
             request_id=new_id("req"),
             time=trio.current_time(),
             wall_time=time.time(),
+            raw_body=raw_body,
+            raw_headers=tuple((bytes(name), bytes(value)) for name, value in scope["headers"]),
         )
         self._requests.append(request)
         self._notify()
@@ -449,6 +470,25 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
     def _reply_response(
         self, request: RecordedRequest, reply: MessageReply | ErrorReply, input_tokens: int
     ) -> _Response:
+        response = self._reply_body(request, reply, input_tokens)
+        headers = response.headers
+        if response.status == 200:
+            output_tokens = estimate_output_tokens(reply) if isinstance(reply, MessageReply) else 0
+            headers += self._rate_limit_headers(input_tokens + output_tokens)
+        return attrs.evolve(response, headers=_merged(headers, reply.headers))
+
+    def _rate_limit_headers(self, tokens: int) -> tuple[tuple[str, str], ...]:
+        self._rate_requests += 1
+        self._rate_tokens += tokens
+        return _bucket_headers(
+            requests=max(_REQUESTS_LIMIT - self._rate_requests, 0),
+            tokens=max(_TOKENS_LIMIT - self._rate_tokens, 0),
+            reset=datetime.now(UTC) + _RATE_WINDOW,
+        )
+
+    def _reply_body(
+        self, request: RecordedRequest, reply: MessageReply | ErrorReply, input_tokens: int
+    ) -> _Response:
         message_id = new_id("msg")
         model = request.model or _DEFAULT_MODEL
         if isinstance(reply, ErrorReply):
@@ -480,7 +520,7 @@ class MockAnthropicAPI(metaclass=_NoPublicConstructor):
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
     ) -> None:
-        headers = (*response.headers, ("request-id", request.request_id))
+        headers = _merged((("request-id", request.request_id),), response.headers)
         await send(
             {
                 "type": "http.response.start",
@@ -698,17 +738,34 @@ def _json_response(
 def _retry_headers(error: ErrorReply) -> tuple[tuple[str, str], ...]:
     if error.retry_after is None:
         return ()
-    headers = [("retry-after", str(math.ceil(error.retry_after)))]
-    if error.status == 429:
-        reset = datetime.now(UTC) + timedelta(seconds=error.retry_after)
-        stamp = reset.isoformat(timespec="seconds").replace("+00:00", "Z")
-        for bucket in ("requests", "tokens"):
-            headers += [
-                (f"anthropic-ratelimit-{bucket}-limit", str(_RATE_LIMIT)),
-                (f"anthropic-ratelimit-{bucket}-remaining", "0"),
-                (f"anthropic-ratelimit-{bucket}-reset", stamp),
-            ]
+    headers = (("retry-after", str(math.ceil(error.retry_after))),)
+    if error.status != 429:
+        return headers
+    reset = datetime.now(UTC) + timedelta(seconds=error.retry_after)
+    return headers + _bucket_headers(requests=0, tokens=0, reset=reset)
+
+
+def _bucket_headers(*, requests: int, tokens: int, reset: datetime) -> tuple[tuple[str, str], ...]:
+    stamp = reset.isoformat(timespec="seconds").replace("+00:00", "Z")
+    headers: list[tuple[str, str]] = []
+    for bucket, limit, remaining in (
+        ("requests", _REQUESTS_LIMIT, requests),
+        ("tokens", _TOKENS_LIMIT, tokens),
+    ):
+        headers += [
+            (f"anthropic-ratelimit-{bucket}-limit", str(limit)),
+            (f"anthropic-ratelimit-{bucket}-remaining", str(remaining)),
+            (f"anthropic-ratelimit-{bucket}-reset", stamp),
+        ]
     return tuple(headers)
+
+
+def _merged(
+    headers: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """Return ``headers`` less those that ``extra`` names, then ``extra``."""
+    replaced = {name.lower() for name, _ in extra}
+    return (*(pair for pair in headers if pair[0].lower() not in replaced), *extra)
 
 
 def _server_config(host: str, port: int, close_timeout: float) -> hypercorn.config.Config:

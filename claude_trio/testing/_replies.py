@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, TypeAlias, final
 
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator
 
 _WORD_RE: Final = re.compile(r"\S+\s*|\s+")
 _JSON_PIECE_CHARS: Final = 16
@@ -39,6 +40,13 @@ _ERROR_MESSAGES: Final[Mapping[int, str]] = {
     500: "Internal server error",
     529: "Overloaded",
 }
+
+
+def _header_pairs(
+    value: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple((name, text) for name, text in pairs)
 
 
 def new_id(prefix: str) -> str:
@@ -147,6 +155,10 @@ class MessageReply:
         model: The model to report; `None` echoes the request's ``model``.
         delay: Seconds to wait before each ``content_block_delta`` (for a JSON reply, their
             sum before the body), so a reply can stream slowly for interrupt tests.
+        headers: Extra response headers, ``(name, value)`` pairs (a mapping is accepted).
+            They replace the mock's own headers of the same name (such as its
+            ``anthropic-ratelimit-*`` ones), so a test can send, say, a subscription's
+            ``anthropic-ratelimit-unified-*`` headers.
 
     .. versionadded:: 0.1.0
     """
@@ -156,6 +168,9 @@ class MessageReply:
     usage: ReplyUsage | None = attrs.field(default=None, kw_only=True)
     model: str | None = attrs.field(default=None, kw_only=True)
     delay: float = attrs.field(default=0.0, kw_only=True, validator=attrs.validators.ge(0))
+    headers: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), kw_only=True, converter=_header_pairs
+    )
 
 
 @final
@@ -173,6 +188,10 @@ class ErrorReply:
         in_stream: When the request streams, answer 200 and send the error as an SSE
             ``error`` event after ``message_start``, as the API does when it fails
             mid-stream. A non-streaming request still gets the HTTP error.
+        headers: Extra response headers, ``(name, value)`` pairs (a mapping is accepted).
+            They replace the mock's own headers of the same name, so a test can send,
+            say, ``retry-after: 1.5`` or a subscription's
+            ``anthropic-ratelimit-unified-*`` headers.
 
     .. versionadded:: 0.1.0
     """
@@ -182,22 +201,32 @@ class ErrorReply:
     message: str = attrs.field(kw_only=True)
     retry_after: float | None = attrs.field(default=None, kw_only=True)
     in_stream: bool = attrs.field(default=False, kw_only=True)
+    headers: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), kw_only=True, converter=_header_pairs
+    )
 
 
-def text_reply(text: str, *, seconds: float = 0.0, usage: ReplyUsage | None = None) -> MessageReply:
+def text_reply(
+    text: str,
+    *,
+    seconds: float = 0.0,
+    usage: ReplyUsage | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> MessageReply:
     """Build a reply of one text block that ends the turn.
 
     Args:
         text: The reply text. It streams one word per ``text_delta``.
         seconds: Spread the deltas evenly over this many seconds (a slow stream).
         usage: The usage to report; `None` estimates it.
+        headers: Extra response headers (see `MessageReply.headers`).
 
     Returns:
         The `MessageReply`.
 
     .. versionadded:: 0.1.0
     """
-    reply = MessageReply((ReplyText(text),), usage=usage)
+    reply = MessageReply((ReplyText(text),), usage=usage, headers=_header_pairs(headers))
     return _spread(reply, seconds)
 
 
@@ -277,6 +306,7 @@ def error_reply(
     message: str | None = None,
     retry_after: float | None = None,
     in_stream: bool = False,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
 ) -> ErrorReply:
     """Build an API error with the ``error.type`` the real API uses for ``status``.
 
@@ -291,6 +321,8 @@ def error_reply(
         retry_after: Seconds for ``retry-after`` (and the 429 reset headers).
         in_stream: Fail inside a 200 SSE stream when the request streams (see
             `ErrorReply.in_stream`).
+        headers: Extra response headers, which replace the mock's own of the same name
+            (see `ErrorReply.headers`).
 
     Returns:
         The `ErrorReply`.
@@ -308,6 +340,7 @@ def error_reply(
         message=_ERROR_MESSAGES.get(status, f"mock error {status}") if message is None else message,
         retry_after=retry_after,
         in_stream=in_stream,
+        headers=_header_pairs(headers),
     )
 
 
