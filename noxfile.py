@@ -89,7 +89,7 @@ def install_claude_cli(session: nox.Session) -> Path:
 def tests(session: nox.Session) -> None:
     """Run the test suite, the real claude CLI included."""
     install_claude_cli(session)
-    session.install("-e", ".[testing]", *TEST_DEPS)
+    session.install("-e", ".[testing,relay]", *TEST_DEPS)
     ARTIFACTS.mkdir(exist_ok=True)
     junit = ARTIFACTS / "junit.xml"
     junit.unlink(missing_ok=True)
@@ -105,7 +105,7 @@ def stress(session: nox.Session) -> None:
     """Run the fault suite at full size (500 random cancellations per CLI, faults x20),
     and 20 concurrent gateway clients on 20 histories."""
     install_claude_cli(session)
-    session.install("-e", ".[testing]", *TEST_DEPS)
+    session.install("-e", ".[testing,relay]", *TEST_DEPS)
     session.env["CLAUDE_TRIO_STORM"] = "500"
     session.env["CLAUDE_TRIO_GATEWAY_CLIENTS"] = "20"
     session.run(
@@ -128,14 +128,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package, tests and tools with mypy --strict."""
-    session.install("-e", ".[testing]", *TYPE_DEPS)
+    session.install("-e", ".[testing,relay]", *TYPE_DEPS)
     session.run("mypy")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx docs, warnings as errors."""
-    session.install("-e", ".[testing]", *DOCS_DEPS)
+    session.install("-e", ".[testing,relay]", *DOCS_DEPS)
     session.run("towncrier", "build", "--draft", "--version", "next", silent=True)
     session.run(
         "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html"
@@ -147,7 +147,7 @@ def bench(session: nox.Session) -> None:
     """Run every benchmark in benchmarks/ and print its numbers."""
     install_claude_cli(session)
     # claude-agent-sdk is only for bench_vs_sdk.py, the side-by-side with the official SDK.
-    session.install("-e", ".[testing]", *TEST_DEPS, "claude-agent-sdk>=0.2")
+    session.install("-e", ".[testing,relay]", *TEST_DEPS, "claude-agent-sdk>=0.2")
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if not scripts:
         session.log("no benchmarks yet")
@@ -160,5 +160,5 @@ def bench(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the real claude CLI against the bundled mock API, offline, and print the reply."""
     install_claude_cli(session)
-    session.install("-e", ".[testing,gateway]", "anthropic>=0.40")
+    session.install("-e", ".[testing,gateway,relay]", "anthropic>=0.40")
     session.run("claude-trio", "demo", *session.posargs)

@@ -77,6 +77,8 @@ from ._options import (
 )
 from ._paths import project_key, session_path
 from ._pty import PtyClaudeProcess, open_claude_pty
+from ._ratelimits import RateLimitBucket, RateLimits
+from ._relay import Relay, RelayRoute, RelaySink, RelayStatistics, open_relay
 from ._sanitize import PASTE_CHUNK_CHARS, PreparedText, prepare_text, validate_session_id
 from ._turn import TurnManager
 from ._util import fixup_module_metadata
@@ -129,8 +131,14 @@ __all__ = [
     "PreparedText",
     "ProcessError",
     "PtyClaudeProcess",
+    "RateLimitBucket",
     "RateLimitError",
+    "RateLimits",
     "RecordStatistics",
+    "Relay",
+    "RelayRoute",
+    "RelaySink",
+    "RelayStatistics",
     "ResultMessage",
     "ServerToolUse",
     "SessionError",
@@ -167,6 +175,7 @@ __all__ = [
     "open_conversation",
     "open_gateway",
     "open_inotify_hub",
+    "open_relay",
     "parse_chat_request",
     "parse_history",
     "parse_messages_request",

@@ -49,6 +49,8 @@ from ._inotify import InotifyHub, open_inotify_hub
 from ._locate import PINNED_CLI_VERSION, find_cli
 from ._options import BackendOptions, ConversationOptions
 from ._paths import remove_session_files
+from ._ratelimits import RateLimits
+from ._relay import Relay, RelayStatistics, open_relay
 from ._util import check_trio, single_error_unwrapped
 
 _INF: Final = math.inf
@@ -157,6 +159,7 @@ class ClaudeCodeBackend:
         self._slots: list[_Slot] = []
         self._nursery: trio.Nursery | None = None
         self._inotify_hub: InotifyHub | None = None
+        self._relay: Relay | None = None
         self._lifetime: AbstractAsyncContextManager[None] | None = None
         self._changed = trio.Event()
         self._cli_version: str | None = None
@@ -200,9 +203,14 @@ class ClaudeCodeBackend:
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[None]:
         with single_error_unwrapped():
-            # One inotify instance for every session file; the conversations (in the
-            # nursery) close before it.
-            async with open_inotify_hub() as hub, trio.open_nursery() as nursery:
+            # One inotify instance for every session file and, with partial_messages,
+            # one relay for every process; the conversations (in the nursery) close
+            # before them.
+            async with contextlib.AsyncExitStack() as stack:
+                hub = await stack.enter_async_context(open_inotify_hub())
+                if self.options.partial_messages:
+                    self._relay = await stack.enter_async_context(open_relay())
+                nursery = await stack.enter_async_context(trio.open_nursery())
                 self._inotify_hub = hub
                 self._nursery = nursery
                 if self.options.prewarm:
@@ -224,6 +232,16 @@ class ClaudeCodeBackend:
             spares=self._ready_spares(),
             **self._counts,
         )
+
+    def rate_limits(self) -> RateLimits | None:
+        """The API's rate-limit state from the latest response that carried any, on any
+        of the backend's processes; None unless ``partial_messages`` is on (the relay
+        reads it from the response headers)."""
+        return None if self._relay is None else self._relay.rate_limits()
+
+    def relay_statistics(self) -> RelayStatistics | None:
+        """Counts of the relay's requests and partial events; None without the relay."""
+        return None if self._relay is None else self._relay.statistics()
 
     async def wait_prewarmed(self) -> None:
         """Wait until ``prewarm`` spare processes are ready (at once when it is 0).
@@ -522,6 +540,7 @@ class ClaudeCodeBackend:
                 session_id=None if resume else slot.session_id,
                 resume=slot.session_id if resume else None,
                 inotify_hub=self._inotify_hub,
+                relay=self._relay,
             ) as conversation:
                 slot.conversation = conversation
                 slot.files.append(conversation.session_file)

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Final, NoReturn, TypeAlias, final
+from typing import Any, Final, NoReturn, TypeAlias, final
 
 import attrs
 import trio
@@ -40,13 +40,17 @@ from ._chrome import (
 from ._editor import CTRL_G, EditorRoute, editor_route
 from ._environment import config_dir_of
 from ._errors import (
+    APIConnectionError,
+    APIError,
     BackendError,
     BackendTimeoutError,
     InputError,
     MessageParseError,
+    OverloadedError,
+    RateLimitError,
     SessionError,
 )
-from ._events import Event, SystemMessage
+from ._events import Event, StreamEvent, SystemMessage
 from ._hooks import PermissionHookServer, open_permission_hook_server
 from ._inotify import InotifyHub
 from ._launch import prepared_launch
@@ -55,6 +59,8 @@ from ._normalize import Normalized, RecordStatistics, normalize
 from ._options import ConversationOptions, PermissionCallback, PermissionRequest
 from ._paths import session_path
 from ._pty import PtyClaudeProcess
+from ._ratelimits import RateLimits
+from ._relay import Relay, is_first_party, open_relay
 from ._retry import RetryNotice, find_retry_notice, retry_refused_error
 from ._sanitize import PreparedText, prepare_text, validate_session_id
 from ._turn import TurnManager
@@ -119,10 +125,28 @@ class _PromptRestored:
     generation: int
 
 
+@attrs.frozen
+class _Partial:
+    """A stream event of the turn typed as *generation*, from the relay."""
+
+    event: StreamEvent
+    generation: int
+
+
+@attrs.frozen
+class _Unreachable:
+    """The relay could not reach the API for the turn typed as *generation*."""
+
+    error: APIConnectionError
+    generation: int
+
+
 _Item: TypeAlias = (
     Normalized
     | SystemMessage
     | _PromptRestored
+    | _Partial
+    | _Unreachable
     | _WaitRefused
     | _Exited
     | _Failed
@@ -199,6 +223,10 @@ class Conversation:
         self._editor: EditorRoute | None = None
         self._editor_messages = 0
         self._hook_asked_at = -math.inf
+        # The relay's way into the channel (partial_messages), closed when claude exits.
+        self._relay_send: trio.MemorySendChannel[_Item] | None = None
+        self._rate_limits: RateLimits | None = None
+        self._limited_generation = -1
         # How far into the session file the tail has delivered records to the channel.
         self._delivered = 0
         self._delivery = trio.Event()
@@ -208,6 +236,11 @@ class Conversation:
         """What failed inside the conversation (a task of its own, or a callback), if
         anything did: the conversation then takes no more turns."""
         return None if self._failure is None else self._failure.error
+
+    def rate_limits(self) -> RateLimits | None:
+        """The rate-limit state of the API's latest response that carried any, as the
+        relay saw it (``partial_messages``); None without the relay or before."""
+        return self._rate_limits
 
     def statistics(self) -> ConversationStatistics:
         """Return counts of what the conversation has done so far."""
@@ -224,7 +257,8 @@ class Conversation:
 
         The events are the assistant's messages (one per content block), tool results as
         `UserMessage` s, status `SystemMessage` s (subtype ``api_retry`` while the CLI
-        retries an API request), and last a `ResultMessage`. Stopping early (``break``)
+        retries an API request), with ``partial_messages`` the `StreamEvent` s of each
+        API response ahead of its messages, and last a `ResultMessage`. Stopping early (``break``)
         is allowed: the next turn first interrupts the unfinished one and reads it to its
         end (the history then counts as diverged).
 
@@ -287,6 +321,8 @@ class Conversation:
                 raise self.process.exit_error("claude has exited")
             if self._restored is not None:
                 await self._clear_input_box(self._restored)
+            # From here on, what the relay hands over belongs to this turn.
+            self._generation += 1
             try:
                 await self._submit(prepared)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -300,7 +336,6 @@ class Conversation:
                 raise
             self._manager = TurnManager(prepared.text)
             self._interrupting = False
-            self._generation += 1
             self._typed_at = trio.current_time()
             return prepared
         finally:
@@ -455,6 +490,10 @@ class Conversation:
             if isinstance(item, SystemMessage):
                 yield item
                 continue
+            if isinstance(item, _Partial):
+                if item.generation == generation:
+                    yield item.event
+                continue
             if isinstance(item, _PromptRestored):
                 self._prompt_restored(item, manager)
                 continue
@@ -469,26 +508,28 @@ class Conversation:
         if self._failure is not None:
             raise self._failure_error(self._failure)
         if manager.error is not None:
-            raise manager.error
+            raise self._with_exact_limits(manager.error)
         yield manager.result()
 
     async def _next_item(
         self, phase: str, deadline: float | None
-    ) -> Normalized | SystemMessage | _PromptRestored:
+    ) -> Normalized | SystemMessage | _PromptRestored | _Partial:
         if self._receiving:
             raise trio.BusyResourceError("another task is reading this conversation's turn")
         self._receiving = True
         try:
             with trio.move_on_at(float("inf") if deadline is None else deadline):
                 item = await self._receive_item()
-                while isinstance(item, _WaitRefused):
+                while isinstance(item, _WaitRefused | _Unreachable):
                     if item.generation == self._generation and not self._interrupting:
-                        await self._refuse_wait(item.notice)
+                        if isinstance(item, _WaitRefused):
+                            await self._refuse_wait(item.notice)
+                        await self._refuse(item.error)
                     item = await self._receive_item()
                 if isinstance(item, Normalized):
                     self._records = self._records.counted(item)
                     return item
-                if isinstance(item, SystemMessage | _PromptRestored):
+                if isinstance(item, SystemMessage | _PromptRestored | _Partial):
                     return item
                 self.history_diverged = True
                 if isinstance(item, _Exited):
@@ -521,11 +562,65 @@ class Conversation:
 
     async def _refuse_wait(self, notice: RetryNotice) -> NoReturn:
         """End a turn whose retry would wait longer than ``max_retry_wait``; raise its error."""
+        limit = self.options.max_retry_wait
+        await self._refuse(retry_refused_error(notice, limit=limit or 0.0, now=datetime.now(UTC)))
+
+    async def _refuse(self, error: APIError) -> NoReturn:
+        """End the running turn now (ESC) with *error*; the CLI keeps its prompt."""
         self.history_diverged = True
         self._interrupting = True
         await self.process.press_escape()
-        limit = self.options.max_retry_wait
-        raise retry_refused_error(notice, limit=limit or 0.0, now=datetime.now(UTC))
+        raise self._with_exact_limits(error)
+
+    def _with_exact_limits(self, error: APIError) -> APIError:
+        """*error*, with the wait and reset the relay read from the API's headers in
+        this turn, when it read any for the same status."""
+        limits = self._rate_limits
+        if (
+            limits is None
+            or self._limited_generation != self._generation
+            or not isinstance(error, RateLimitError | OverloadedError)
+            or (error.status is not None and error.status != limits.status)
+        ):
+            return error
+        if limits.retry_after is not None:
+            error.retry_after = limits.retry_after
+        if isinstance(error, RateLimitError) and limits.reset_at is not None:
+            error.reset_at = limits.reset_at
+            if limits.retry_after is None:
+                error.retry_after = max(0.0, (limits.reset_at - datetime.now(UTC)).total_seconds())
+        return error
+
+    # --- what the relay reports (partial_messages) ----------------------------------------
+
+    async def _relay_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+        await self._to_channel(
+            _Partial(
+                StreamEvent(
+                    uuid=str(uuid.uuid4()),
+                    session_id=self.session_id,
+                    event=event,
+                    parent_tool_use_id=parent_tool_use_id,
+                ),
+                self._generation,
+            )
+        )
+
+    def _relay_limits(self, limits: RateLimits) -> None:
+        self._rate_limits = limits
+        if limits.status >= 400:
+            self._limited_generation = self._generation
+
+    async def _relay_unreachable(self, error: APIConnectionError) -> None:
+        await self._to_channel(_Unreachable(error, self._generation))
+
+    async def _to_channel(self, item: _Item) -> None:
+        send = self._relay_send
+        if send is None:
+            return
+        # Closed once claude has exited: nobody reads this turn any more.
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await send.send(item)
 
     async def _settle(self, manager: TurnManager) -> None:
         """Interrupt an abandoned turn and read it to its end, within ``close_timeout``."""
@@ -647,6 +742,8 @@ class Conversation:
             while self._delivered < _complete_lines_end(self.session_file, self._delivered):
                 await self._delivery.wait()
         await send.send(_Exited(returncode))
+        if self._relay_send is not None:
+            await self._relay_send.aclose()
 
     async def _watch_screen(self, send: trio.MemorySendChannel[_Item]) -> None:
         last_retry: tuple[int, int, int] | None = None
@@ -841,6 +938,25 @@ def _check_onboarding(env: dict[str, str]) -> None:
         )
 
 
+class _RelaySink:
+    """A relay route's reports, passed to the conversation once it exists."""
+
+    def __init__(self) -> None:
+        self.conversation: Conversation | None = None
+
+    async def partial_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+        if self.conversation is not None:
+            await self.conversation._relay_event(event, parent_tool_use_id)
+
+    def rate_limits(self, limits: RateLimits) -> None:
+        if self.conversation is not None:
+            self.conversation._relay_limits(limits)
+
+    async def upstream_failed(self, error: APIConnectionError) -> None:
+        if self.conversation is not None:
+            await self.conversation._relay_unreachable(error)
+
+
 class _HookDecider:
     """The permission hook's callback: the conversation decides, once it exists."""
 
@@ -881,6 +997,7 @@ async def open_conversation(
     session_id: str | None = None,
     resume: str | None = None,
     inotify_hub: InotifyHub | None = None,
+    relay: Relay | None = None,
 ) -> AsyncIterator[Conversation]:
     """Start ``claude`` for one conversation and yield it once it is ready.
 
@@ -898,6 +1015,9 @@ async def open_conversation(
         inotify_hub: Tail the session file through this shared inotify instance (see
             `open_inotify_hub`; `ClaudeCodeBackend` passes its own) rather than one of
             the conversation's own. Leave the block before the hub's.
+        relay: With ``partial_messages``, route the CLI's API traffic through this
+            relay (see `open_relay`; `ClaudeCodeBackend` passes its own) rather than
+            one of the conversation's own. Leave the block before the relay's.
 
     Raises:
         CLINotFoundError: If there is no claude to run.
@@ -926,7 +1046,15 @@ async def open_conversation(
     elif path.exists():
         raise SessionError(f"session id {sid} is already in use: {path} exists")
     decider = _HookDecider()
+    sink = _RelaySink()
     async with contextlib.AsyncExitStack() as stack:
+        api_base_url: str | None = None
+        upstream = env.get("ANTHROPIC_BASE_URL") or None
+        if options.partial_messages:
+            if relay is None:
+                relay = await stack.enter_async_context(open_relay())
+            route = stack.enter_context(relay.route(upstream=upstream, sink=sink))
+            api_base_url = route.base_url
         hooks: PermissionHookServer | None = None
         if _answered_by_hook(options):
             hooks = await stack.enter_async_context(
@@ -945,6 +1073,8 @@ async def open_conversation(
                 resume=resume is not None,
                 settings=hooks.settings_json() if hooks is not None else None,
                 editor=None if editor is None else editor.script,
+                api_base_url=api_base_url,
+                first_party_upstream=is_first_party(upstream),
             )
         )
         watcher = JsonlWatcher(
@@ -973,7 +1103,10 @@ async def open_conversation(
                     conversation._hooks = hooks
                     conversation._editor = editor
                     decider.conversation = conversation
+                    sink.conversation = conversation
                     with send:
+                        if options.partial_messages:
+                            conversation._relay_send = send.clone()
                         guarded = conversation._guarded
                         nursery.start_soon(guarded, _drain(proc), send.clone())
                         nursery.start_soon(

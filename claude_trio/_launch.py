@@ -25,6 +25,15 @@ _SYSTEM_PROMPT_FILE: Final = "system-prompt.txt"
 _APPEND_SYSTEM_PROMPT_FILE: Final = "append-system-prompt.txt"
 _MCP_CONFIG_FILE: Final = "mcp-config.json"
 _SETTINGS_FILE: Final = "settings.json"
+_ASSUME_FIRST_PARTY: Final = "_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL"
+_PROXY_VARIABLES: Final = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -57,6 +66,8 @@ def prepared_launch(
     temp_dir: str | os.PathLike[str] | None = None,
     settings: bytes | None = None,
     editor: Path | None = None,
+    api_base_url: str | None = None,
+    first_party_upstream: bool = False,
 ) -> Iterator[Launch]:
     """Prepare the argv, environment and private files for one ``claude`` process.
 
@@ -79,6 +90,15 @@ def prepared_launch(
             privately too and passed after the options' ``extra_args``.
         editor: The script of an `EditorRoute`, set as the CLI's ``VISUAL``; the caller
             has checked that the environment sets no editor of its own.
+        api_base_url: A relay route's URL (``partial_messages``), set as the CLI's
+            ``ANTHROPIC_BASE_URL``; the relay forwards to the one the environment had.
+            With a proxy set, ``127.0.0.1`` is added to ``NO_PROXY`` and ``no_proxy``,
+            so that the CLI reaches the relay directly.
+        first_party_upstream: Whether the relay forwards to the Anthropic API itself.
+            The CLI then gets ``_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL=1`` (unless the
+            environment sets it), so that it sends what it sends to
+            ``api.anthropic.com`` directly: it tells the first-party API by the base
+            URL's host, and leaves headers, betas and billing fields out for any other.
 
     Yields:
         The launch.
@@ -90,6 +110,13 @@ def prepared_launch(
     env = options.child_env(environ=environ)
     if editor is not None:
         env["VISUAL"] = os.fspath(editor)
+    if api_base_url is not None:
+        env["ANTHROPIC_BASE_URL"] = api_base_url
+        if any(env.get(name) for name in _PROXY_VARIABLES):
+            for name in ("NO_PROXY", "no_proxy"):
+                env[name] = ",".join(filter(None, (env.get(name), "127.0.0.1")))
+        if first_party_upstream:
+            env.setdefault(_ASSUME_FIRST_PARTY, "1")
     files: dict[str, bytes] = {}
     if options.system_prompt is not None:
         files[_SYSTEM_PROMPT_FILE] = _utf8(options.system_prompt, "system_prompt")

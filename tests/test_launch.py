@@ -28,6 +28,7 @@ from claude_trio._environment import (
 )
 from claude_trio._launch import prepared_launch
 from claude_trio._private import write_private
+from claude_trio._relay import is_first_party
 from claude_trio.testing import IsolatedConfig, MockAnthropicAPI, RequestKind, echo_mcp_server
 
 CLI = Path("/usr/bin/claude-not-run")
@@ -577,3 +578,41 @@ async def test_real_cli_with_nonessential_traffic_sends_it(
         await mock_api.wait_for_requests(1, kind=RequestKind.TITLE)
     kinds = {request.kind for request in mock_api.requests}
     assert {RequestKind.HELLO, RequestKind.TITLE, RequestKind.MAIN} <= kinds
+
+
+def test_a_relay_route_becomes_the_base_url_and_bypasses_proxies(tmp_path: Path) -> None:
+    options = ConversationOptions(cwd=tmp_path, env={"HTTPS_PROXY": "http://proxy:3128"})
+    relay = "http://127.0.0.1:4000/r/token"
+    with prepared_launch(
+        options, cli=CLI, session_id=SID, resume=False, api_base_url=relay
+    ) as launch:
+        assert launch.env["ANTHROPIC_BASE_URL"] == relay
+        assert launch.env["NO_PROXY"].split(",")[-1] == "127.0.0.1"
+        assert launch.env["no_proxy"].split(",")[-1] == "127.0.0.1"
+        assert "_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL" not in launch.env
+    plain = ConversationOptions(cwd=tmp_path)
+    with prepared_launch(
+        plain, cli=CLI, session_id=SID, resume=False, environ={}, api_base_url=relay
+    ) as launch:
+        assert "NO_PROXY" not in launch.env
+
+
+def test_a_relay_to_the_anthropic_api_keeps_the_clis_first_party_requests(
+    tmp_path: Path,
+) -> None:
+    relay = "http://127.0.0.1:4000/r/token"
+    assert is_first_party(None)
+    assert is_first_party("https://api.anthropic.com")
+    assert not is_first_party("https://api.anthropic.com:8443")
+    assert not is_first_party("http://127.0.0.1:9")
+    for env, expected in (({}, "1"), ({"_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL": "0"}, "0")):
+        options = ConversationOptions(cwd=tmp_path, env=env)
+        with prepared_launch(
+            options,
+            cli=CLI,
+            session_id=SID,
+            resume=False,
+            api_base_url=relay,
+            first_party_upstream=True,
+        ) as launch:
+            assert launch.env["_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL"] == expected

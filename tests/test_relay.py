@@ -1,0 +1,533 @@
+"""The loopback relay (``partial_messages``): forwarding, partial events, rate limits.
+
+The relay alone is driven with httpx as its client and the mock API as its upstream;
+the conversations and the backend run the fake and the real CLI through it. What the
+CLI's requests look like to the relay (which are a turn's) is in
+``tests/samples/mock_requests_*.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import trio
+
+from claude_trio import (
+    APIConnectionError,
+    APIError,
+    AssistantMessage,
+    ClaudeCodeBackend,
+    ConversationOptions,
+    Event,
+    RateLimitError,
+    ResultMessage,
+    StreamEvent,
+    TextBlock,
+    open_conversation,
+    open_relay,
+)
+from claude_trio.testing import (
+    MOCK_API_KEY,
+    IsolatedConfig,
+    MockAnthropicAPI,
+    RequestKind,
+    error_reply,
+    isolated_config,
+    text_reply,
+    tool_use_reply,
+)
+
+from .helpers import TURN, backend_options
+
+#: The turn request's betas, as the CLI sends them (a side request lacks the first).
+BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14"
+
+
+#: A tool, as the CLI lists its own: a turn's request has tools, a title request none.
+TOOLS = [{"name": "Bash", "description": "Run a command", "input_schema": {"type": "object"}}]
+
+
+def _body(prompt: str, *, stream: bool = True, tools: bool = True) -> bytes:
+    content = [{"type": "text", "text": "<system-reminder>x</system-reminder>"}]
+    return json.dumps(
+        {
+            "model": "claude-mock",
+            "max_tokens": 1000,
+            "stream": stream,
+            "tools": TOOLS if tools else [],
+            "messages": [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _headers(**extra: str) -> list[tuple[str, str]]:
+    return [
+        ("x-api-key", MOCK_API_KEY),
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", BETAS),
+        ("content-type", "application/json"),
+        ("X-Claude-Code-Session-Id", "6f1c1c64-52a4-4a9e-8d55-0d7c8d1c2b7e"),
+        *extra.items(),
+    ]
+
+
+class _Sink:
+    """Collects what a route reports."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[dict[str, Any], str | None]] = []
+        self.limits: list[Any] = []
+        self.failures: list[APIConnectionError] = []
+
+    async def partial_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+        self.events.append((event, parent_tool_use_id))
+
+    def rate_limits(self, limits: Any) -> None:
+        self.limits.append(limits)
+
+    async def upstream_failed(self, error: APIConnectionError) -> None:
+        self.failures.append(error)
+
+
+def _text_of(events: Sequence[dict[str, Any]]) -> str:
+    return "".join(
+        event["delta"]["text"]
+        for event in events
+        if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# --- the relay alone ---------------------------------------------------------------------
+
+
+async def test_a_request_reaches_the_upstream_byte_for_byte(mock_api: MockAnthropicAPI) -> None:
+    body = _body("byte for byte é ✓")
+    async with httpx.AsyncClient() as client:
+        client.headers.clear()
+        direct = await client.post(
+            mock_api.base_url + "/v1/messages?beta=true", headers=_headers(), content=body
+        )
+        async with open_relay() as relay:
+            with relay.route(upstream=mock_api.base_url, sink=_Sink()) as route:
+                relayed = await client.post(
+                    route.base_url + "/v1/messages?beta=true", headers=_headers(), content=body
+                )
+    first, second = mock_api.requests
+    assert first.path == second.path == "/v1/messages?beta=true"
+    assert first.raw_body == second.raw_body == body
+    # The same headers in the same order; Host names the upstream both times.
+    assert first.raw_headers == second.raw_headers
+    assert (b"x-api-key", MOCK_API_KEY.encode()) in second.raw_headers
+    assert relayed.status_code == direct.status_code == 200
+    # The response comes back as the upstream sent it, its rate-limit headers included.
+    for name in ("content-type", "request-id", "anthropic-ratelimit-requests-limit"):
+        assert name in relayed.headers
+    assert relayed.headers["content-type"] == direct.headers["content-type"]
+
+
+async def test_a_turn_response_is_handed_out_as_stream_events_before_the_client_reads_it(
+    mock_api: MockAnthropicAPI,
+) -> None:
+    mock_api.enqueue(text_reply("one two three four five six seven"))
+    sink = _Sink()
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=sink) as route:
+            response = await client.post(
+                route.base_url + "/v1/messages", headers=_headers(), content=_body("hi")
+            )
+        stats = relay.statistics()
+    events = [event for event, parent in sink.events]
+    assert [parent for _, parent in sink.events] == [None] * len(events)
+    assert events[0]["type"] == "message_start"
+    assert events[-1]["type"] == "message_stop"
+    assert _text_of(events) == "one two three four five six seven"
+    assert sum(event["type"] == "content_block_delta" for event in events) > 1
+    # The client got the very bytes the events came from.
+    assert response.text.count("event: content_block_delta") == sum(
+        event["type"] == "content_block_delta" for event in events
+    )
+    assert stats.turn_requests == 1
+    assert stats.partial_events == len(events)
+    assert sink.limits
+    assert sink.limits[-1].status == 200
+
+
+async def test_side_requests_are_forwarded_but_never_read(mock_api: MockAnthropicAPI) -> None:
+    sink = _Sink()
+    side_betas = [("anthropic-beta", "interleaved-thinking-2025-05-14")]
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=sink) as route:
+            url = route.base_url + "/v1/messages"
+            no_claude_code_beta = [h for h in _headers() if h[0] != "anthropic-beta"] + side_betas
+            for headers, body in (
+                (no_claude_code_beta, _body("a title, say")),
+                (_headers(), _body("no tools", tools=False)),
+                (_headers(), _body("not streamed", stream=False)),
+                (_headers(), json.dumps({**json.loads(_body("probe")), "max_tokens": 1}).encode()),
+            ):
+                response = await client.post(url, headers=headers, content=body)
+                assert response.status_code == 200
+            head = await client.head(route.base_url + "/api/hello")
+        stats = relay.statistics()
+    assert head.status_code == 200
+    assert sink.events == []
+    assert stats.side_requests == 5
+    assert stats.turn_requests == 0
+    assert len(mock_api.requests) == 5
+
+
+async def test_a_subagents_requests_are_tagged_with_the_tool_call_that_started_it(
+    mock_api: MockAnthropicAPI,
+) -> None:
+    task_input = {"description": "look", "prompt": "Find the codeword in notes.txt"}
+    mock_api.enqueue(
+        tool_use_reply("Agent", input=task_input, text="Asking an agent."),
+        text_reply("agent says hi"),
+        text_reply("agent again"),
+        text_reply("nobody's agent"),
+    )
+    sink = _Sink()
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=sink) as route:
+            url = route.base_url + "/v1/messages"
+            await client.post(url, headers=_headers(), content=_body("main thread"))
+            main = list(sink.events)
+            # The sub-agent's requests (tool results in later ones) open with its prompt.
+            agent = _headers(**{"x-claude-code-agent-id": "afc8932fd0759d4a"})
+            for _ in range(2):
+                await client.post(url, headers=agent, content=_body(task_input["prompt"]))
+            tagged = sink.events[len(main) :]
+            stranger = _headers(**{"x-claude-code-agent-id": "0123456789abcdef"})
+            await client.post(url, headers=stranger, content=_body("an unknown agent"))
+            untagged = sink.events[len(main) + len(tagged) :]
+    tool_use = next(
+        event["content_block"]
+        for event, _ in main
+        if event["type"] == "content_block_start" and event["content_block"]["type"] == "tool_use"
+    )
+    assert {parent for _, parent in main} == {None}
+    assert {parent for _, parent in tagged} == {tool_use["id"]}
+    assert _text_of([event for event, _ in tagged]) == "agent says hiagent again"
+    # An agent tied to no call still streams, with no parent named.
+    assert {parent for _, parent in untagged} == {None}
+    assert _text_of([event for event, _ in untagged]) == "nobody's agent"
+
+
+async def test_an_unreachable_upstream_is_answered_502_and_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sink = _Sink()
+    upstream = f"http://127.0.0.1:{_free_port()}"
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=upstream, sink=sink) as route:
+            with trio.fail_after(5):
+                response = await client.post(
+                    route.base_url + "/v1/messages", headers=_headers(), content=_body("x")
+                )
+        stats = relay.statistics()
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "api_error"
+    assert len(sink.failures) == 1
+    assert upstream in str(sink.failures[0])
+    assert stats.upstream_errors == 1
+    assert MOCK_API_KEY not in caplog.text
+    assert MOCK_API_KEY not in str(sink.failures[0])
+
+
+async def test_unknown_routes_and_oversized_bodies_are_refused_without_going_upstream(
+    mock_api: MockAnthropicAPI,
+) -> None:
+    async with open_relay(max_request_bytes=1000) as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=_Sink()) as route:
+            too_big = await client.post(
+                route.base_url + "/v1/messages", headers=_headers(), content=_body("x" * 2000)
+            )
+            just_fits = await client.post(
+                route.base_url + "/v1/messages", headers=_headers(), content=_body("x" * 100)
+            )
+        unknown = await client.post(
+            relay.base_url + "/r/not-a-route/v1/messages", headers=_headers(), content=b"{}"
+        )
+        gone = await client.post(
+            route.base_url + "/v1/messages", headers=_headers(), content=_body("closed")
+        )
+        stats = relay.statistics()
+    assert too_big.status_code == 413
+    assert just_fits.status_code == 200
+    assert unknown.status_code == gone.status_code == 404
+    assert len(mock_api.requests) == 1
+    assert stats.rejected == 3
+
+
+async def test_a_client_that_hangs_up_mid_stream_cuts_the_upstream_off(
+    mock_api: MockAnthropicAPI,
+) -> None:
+    mock_api.enqueue(text_reply(" ".join(f"w{i}" for i in range(40)), seconds=20))
+    sink = _Sink()
+    async with open_relay() as relay:
+        with relay.route(upstream=mock_api.base_url, sink=sink) as route:
+            port = int(relay.base_url.rsplit(":", 1)[1])
+            body = _body("x")
+            head = "".join(f"{name}: {value}\r\n" for name, value in _headers())
+            request = (
+                f"POST {route.base_url.split(str(port), 1)[1]}/v1/messages HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\n{head}content-length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            with trio.fail_after(10):
+                client = await trio.open_tcp_stream("127.0.0.1", port)
+                async with client:
+                    await client.send_all(request)
+                    while len(sink.events) <= 3:
+                        assert await client.receive_some(65536)
+                with trio.fail_after(5):
+                    await mock_api.wait_idle()
+                    while relay.statistics().in_flight:  # noqa: ASYNC110
+                        await trio.sleep(0.01)
+    assert mock_api.statistics().responses_disconnected == 1
+    assert len(sink.events) < 20
+
+
+async def test_the_relay_stops_with_its_block(mock_api: MockAnthropicAPI) -> None:
+    async with open_relay() as relay:
+        port = int(relay.base_url.rsplit(":", 1)[1])
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", port), timeout=2),
+    ):
+        pass
+
+
+async def test_bad_upstreams_and_bounds_are_refused() -> None:
+    async with open_relay() as relay:
+        for upstream in ("ftp://example.com", "not a url", "http://"):
+            with pytest.raises(ValueError, match="upstream"):
+                relay.route(upstream=upstream, sink=_Sink())
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="connect_timeout"):
+            async with open_relay(connect_timeout=bad):
+                pass
+
+
+# --- through the CLI ---------------------------------------------------------------------
+
+
+def _partial_texts(events: Sequence[Event]) -> list[str]:
+    """The text of each API message's deltas, in order (main thread only)."""
+    texts: dict[str, list[str]] = {}
+    current = ""
+    for event in events:
+        if not isinstance(event, StreamEvent) or event.parent_tool_use_id is not None:
+            continue
+        raw = event.event
+        if raw["type"] == "message_start":
+            current = raw["message"]["id"]
+            texts[current] = []
+        elif raw["type"] == "content_block_delta" and raw["delta"]["type"] == "text_delta":
+            texts[current].append(raw["delta"]["text"])
+    return ["".join(pieces) for pieces in texts.values()]
+
+
+def _message_texts(events: Sequence[Event]) -> list[str]:
+    texts: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, AssistantMessage):
+            for block in event.content:
+                if isinstance(block, TextBlock):
+                    texts[event.id] = texts.get(event.id, "") + block.text
+    return list(texts.values())
+
+
+async def test_deltas_stream_ahead_of_the_whole_message(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    options = ConversationOptions(
+        cwd=isolated.cwd, env=isolated.env, cli_path=str(cli), partial_messages=True
+    )
+    seen: list[tuple[float, Event]] = []
+    async with open_conversation(options) as conversation:
+        started = trio.current_time()
+        with trio.fail_after(TURN):
+            async for event in conversation.turn("SLOW3 please"):
+                seen.append((trio.current_time() - started, event))
+    events = [event for _, event in seen]
+    first_delta = next(
+        t
+        for t, e in seen
+        if isinstance(e, StreamEvent) and e.event["type"] == "content_block_delta"
+    )
+    whole = next(t for t, e in seen if isinstance(e, AssistantMessage))
+    print(f"\nfirst delta at {first_delta:.2f} s, AssistantMessage at {whole:.2f} s")
+    assert whole - first_delta > 2.0
+    assert isinstance(events[-1], ResultMessage)
+    assert _partial_texts(events) == _message_texts(events) == [" ".join(f"w{i}" for i in range(6))]
+    kinds = [e.event["type"] for e in events if isinstance(e, StreamEvent)]
+    assert kinds[0] == "message_start"
+    assert kinds[-1] == "message_stop"
+    assert {e.session_id for e in events if isinstance(e, StreamEvent)} == {conversation.session_id}
+    assert len({e.uuid for e in events if isinstance(e, StreamEvent)}) == len(kinds)
+    # The mock saw the CLI's own credentials and betas, not the relay's.
+    (request,) = mock_api.main_requests
+    assert request.headers["x-api-key"] == MOCK_API_KEY
+    assert "claude-code-20250219" in request.headers["anthropic-beta"]
+    assert "httpx" not in request.headers.get("user-agent", "")
+
+
+async def test_each_turn_gets_its_own_deltas_tool_calls_included(
+    cli: Path, isolated: IsolatedConfig
+) -> None:
+    options = backend_options(cli, isolated, partial_messages=True)
+    async with ClaudeCodeBackend(options) as backend:
+        history: list[dict[str, Any]] = []
+        for prompt in ("first turn", "CALL_BASH echo relayed", "third turn"):
+            history.append({"role": "user", "content": prompt})
+            events = []
+            with trio.fail_after(TURN):
+                async for event in backend.complete(history):
+                    events.append(event)
+            texts = _message_texts(events)
+            assert _partial_texts(events) == texts
+            history.append({"role": "assistant", "content": "\n".join(texts)})
+            if prompt.startswith("CALL_BASH"):
+                assert texts == ["I will call Bash.", "tool said: relayed"]
+            else:
+                assert texts == [f"echo: {prompt}"]
+        stats = backend.relay_statistics()
+        assert stats is not None
+        assert stats.turn_requests == 4
+        assert backend.rate_limits() is not None
+        assert backend.rate_limits().status == 200  # type: ignore[union-attr]
+    assert backend.statistics().reused == 2
+
+
+async def test_without_the_option_no_relay_runs(cli: Path, isolated: IsolatedConfig) -> None:
+    async with ClaudeCodeBackend(backend_options(cli, isolated)) as backend:
+        events = []
+        with trio.fail_after(TURN):
+            async for event in backend.complete([{"role": "user", "content": "hi"}]):
+                events.append(event)
+        assert not any(isinstance(e, StreamEvent) for e in events)
+        assert backend.relay_statistics() is None
+        assert backend.rate_limits() is None
+
+
+async def test_a_429_gives_the_exact_retry_after_and_reset(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    reset = "2026-12-01T09:30:00Z"
+    mock_api.enqueue(
+        error_reply(
+            429,
+            retry_after=None,
+            headers=(
+                ("retry-after", "42.5"),
+                ("anthropic-ratelimit-requests-remaining", "0"),
+                ("anthropic-ratelimit-requests-reset", reset),
+            ),
+        )
+    )
+    async with ClaudeCodeBackend(backend_options(cli, isolated, partial_messages=True)) as backend:
+        with trio.fail_after(TURN), pytest.raises(RateLimitError) as caught:
+            async for _ in backend.complete([{"role": "user", "content": "hi"}]):
+                pass
+        limits = backend.rate_limits()
+    assert caught.value.retry_after == 42.5
+    assert caught.value.reset_at == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert limits is not None
+    assert limits.status == 429
+    assert limits.retry_after == 42.5
+
+
+async def test_an_unreachable_api_fails_the_turn_quickly(
+    cli: Path, tmp_path: Path, project_dir: Path, leak_mark: str
+) -> None:
+    from .conftest import LEAK_MARK
+
+    config = isolated_config(
+        tmp_path,
+        base_url=f"http://127.0.0.1:{_free_port()}",
+        cwd=project_dir,
+        extra_env={LEAK_MARK: leak_mark},
+    )
+    async with ClaudeCodeBackend(backend_options(cli, config, partial_messages=True)) as backend:
+        started = trio.current_time()
+        with trio.fail_after(TURN), pytest.raises(APIConnectionError):
+            async for _ in backend.complete([{"role": "user", "content": "hi"}]):
+                pass
+        elapsed = trio.current_time() - started
+        print(f"\nAPIConnectionError after {elapsed:.2f} s")
+        assert elapsed < 5
+
+
+async def test_nothing_the_relay_logs_holds_the_key(
+    cli: Path, isolated: IsolatedConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with ClaudeCodeBackend(backend_options(cli, isolated, partial_messages=True)) as backend:
+        with trio.fail_after(TURN), pytest.raises(APIError):
+            async for _ in backend.complete([{"role": "user", "content": "ERR500"}]):
+                pass
+        with trio.fail_after(TURN):
+            async for _ in backend.complete([{"role": "user", "content": "fine"}]):
+                pass
+    assert MOCK_API_KEY not in caplog.text
+
+
+async def test_the_relay_writes_no_file_and_logs_no_header(
+    mock_api: MockAnthropicAPI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    temp = Path(tempfile.gettempdir())
+    before = set(os.listdir(temp))
+    mock_api.enqueue(error_reply(500))
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=_Sink()) as route:
+            for _ in range(2):
+                await client.post(route.base_url + "/v1/messages", headers=_headers(), content=b"{")
+        dead = f"http://127.0.0.1:{_free_port()}"
+        with relay.route(upstream=dead, sink=_Sink()) as route:
+            await client.post(
+                route.base_url + "/v1/messages", headers=_headers(), content=_body("")
+            )
+    # The relay did log (an unreachable upstream is a warning), and wrote no file.
+    assert any(record.name == "claude_trio.relay" for record in caplog.records)
+    assert MOCK_API_KEY not in caplog.text
+    assert set(os.listdir(temp)) - before <= {tmp_path.parent.name, tmp_path.name}
+
+
+@pytest.mark.real_cli
+async def test_the_clis_own_requests_give_no_partial_events(
+    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    # The fake CLI asks for no title: only the real one has requests of its own.
+    options = backend_options(
+        claude_cli, isolated, partial_messages=True, nonessential_traffic=True
+    )
+    async with ClaudeCodeBackend(options) as backend:
+        events = []
+        with trio.fail_after(TURN):
+            async for event in backend.complete([{"role": "user", "content": "name me"}]):
+                events.append(event)
+            await mock_api.wait_for_requests(1, kind=RequestKind.TITLE)
+        stats = backend.relay_statistics()
+    assert _partial_texts(events) == ["echo: name me"]
+    assert stats is not None
+    assert stats.side_requests >= 1
