@@ -432,10 +432,10 @@ async def test_the_raw_request_is_kept_byte_for_byte(api: MockAnthropicAPI) -> N
     raw = '{"model": "m" ,\n "max_tokens":9,"messages":[{"role":"user","content":"h\\u00e9 é"}]}'
     sent = raw.encode()
     headers = [
-        ("Content-Type", "application/json"),
-        ("X-Dup", "first"),
-        ("x-other", "é".encode()),
-        ("x-dup", "second"),
+        (b"Content-Type", b"application/json"),
+        (b"X-Dup", b"first"),
+        (b"x-other", "é".encode()),
+        (b"x-dup", b"second"),
     ]
     with trio.fail_after(5):
         async with _http(api) as http:
