@@ -40,7 +40,6 @@ from claude_trio.testing import (
     MOCK_API_KEY,
     IsolatedConfig,
     MockAnthropicAPI,
-    RequestKind,
     error_reply,
     isolated_config,
     text_reply,
@@ -48,6 +47,8 @@ from claude_trio.testing import (
 )
 
 from .helpers import TURN, backend_options
+
+SAMPLES = Path(__file__).parent / "samples"
 
 #: The turn request's betas, as the CLI sends them (a side request lacks the first).
 BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14"
@@ -441,6 +442,8 @@ async def test_a_429_gives_the_exact_retry_after_and_reset(
                 ("retry-after", "42.5"),
                 ("anthropic-ratelimit-requests-remaining", "0"),
                 ("anthropic-ratelimit-requests-reset", reset),
+                ("anthropic-ratelimit-tokens-remaining", "0"),
+                ("anthropic-ratelimit-tokens-reset", reset),
             ),
         )
     )
@@ -513,21 +516,45 @@ async def test_the_relay_writes_no_file_and_logs_no_header(
     assert set(os.listdir(temp)) - before <= {tmp_path.parent.name, tmp_path.name}
 
 
-@pytest.mark.real_cli
-async def test_the_clis_own_requests_give_no_partial_events(
-    claude_cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
-) -> None:
-    # The fake CLI asks for no title: only the real one has requests of its own.
-    options = backend_options(
-        claude_cli, isolated, partial_messages=True, nonessential_traffic=True
+def _recorded(name: str) -> list[tuple[list[tuple[str, str]], bytes, dict[str, Any]]]:
+    """The requests of a sample the real CLI sent: headers to send again, body, record."""
+    requests = []
+    for line in (SAMPLES / name).read_text().splitlines():
+        record = json.loads(line)
+        if record["method"] != "POST":
+            continue
+        headers = [
+            (key, value)
+            for key, value in record["headers"].items()
+            if key.lower() not in ("host", "content-length", "connection", "accept-encoding")
+        ]
+        requests.append((headers, json.dumps(record["body"]).encode(), record))
+    return requests
+
+
+async def test_the_real_clis_requests_are_told_apart(mock_api: MockAnthropicAPI) -> None:
+    """Replays what the CLI 2.1.328 sent: a title request, turn requests, a sub-agent's."""
+    sink = _Sink()
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=mock_api.base_url, sink=sink) as route:
+            for headers, body, record in _recorded("mock_requests_with_nonessential_traffic.jsonl"):
+                before = len(sink.events)
+                await client.post(route.base_url + record["path"], headers=headers, content=body)
+                streamed = len(sink.events) - before
+                assert (streamed > 0) is (record["kind"] == "main"), record["body"]["model"]
+            agent_sample = _recorded("mock_requests_subagent.jsonl")
+            prompt = agent_sample[1][2]["body"]["messages"][0]["content"][1]["text"]
+            mock_api.enqueue(tool_use_reply("Agent", input={"description": "d", "prompt": prompt}))
+            parents = []
+            for headers, body, record in agent_sample:
+                before = len(sink.events)
+                await client.post(route.base_url + record["path"], headers=headers, content=body)
+                parents.append({parent for _, parent in sink.events[before:]})
+        stats = relay.statistics()
+    tool_use_id = next(
+        event["content_block"]["id"]
+        for event, _ in sink.events
+        if event["type"] == "content_block_start" and event["content_block"]["type"] == "tool_use"
     )
-    async with ClaudeCodeBackend(options) as backend:
-        events = []
-        with trio.fail_after(TURN):
-            async for event in backend.complete([{"role": "user", "content": "name me"}]):
-                events.append(event)
-            await mock_api.wait_for_requests(1, kind=RequestKind.TITLE)
-        stats = backend.relay_statistics()
-    assert _partial_texts(events) == ["echo: name me"]
-    assert stats is not None
-    assert stats.side_requests >= 1
+    assert parents == [{None}, {tool_use_id}, {tool_use_id}, {None}]
+    assert stats.side_requests == 2
