@@ -15,7 +15,7 @@ default_role = "obj"
 nitpicky = True
 # The build is offline (no intersphinx), so names from other projects stay unresolved.
 nitpick_ignore_regex = [
-    (r"py:class", r"(PermissionCallback|_Item|_Message|_dt\..*)"),
+    (r"py:class", r"(PermissionCallback|_Item|_Message|_Upstreams|_dt\..*)"),
     (
         r"py:.*",
         r"(trio|attrs|cattrs|pyte|ptyprocess|hypercorn|os|pathlib|datetime|"
