@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
+from ._deltas import BlockOpened, BlockText, DeltaMerger, Step, WholeEvent
 from ._errors import InputError
 from ._events import AssistantMessage, Event, ResultMessage, TextBlock, Usage
 from ._gateway_errors import GatewayError
@@ -630,6 +631,17 @@ class _TextJoin:
         self._last_id = event.id
         return text
 
+    def opened(self, message_id: str) -> str:
+        """What a streamed text block of *message_id* starts with: the separator or nothing."""
+        text = MESSAGE_SEPARATOR if self._started and message_id != self._last_id else ""
+        self._started = True
+        self._last_id = message_id
+        return text
+
+    def added(self, message_id: str) -> None:
+        """Text of *message_id* went out (a retry continuing a cut block has its own id)."""
+        self._last_id = message_id
+
 
 def chat_completion(
     events: Sequence[Event], *, completion_id: str, model: str, created: int
@@ -680,6 +692,12 @@ class ChatStreamEncoder:
     content deltas, joined, are exactly the content `chat_completion` gives for the
     same events.
 
+    With `claude_trio.StreamEvent` s (``partial_messages=True``) the text goes out as its
+    deltas arrive, and the `claude_trio.AssistantMessage` that follows is not sent again
+    (thinking is left out, as always). How the two views are merged, and what happens
+    when a stream is cut short or disagrees with the session file, is described in
+    :ref:`gateway-deltas`.
+
     Args:
         completion_id: The ``id`` of every chunk (``chatcmpl-…``).
         model: The ``model`` to report.
@@ -696,6 +714,7 @@ class ChatStreamEncoder:
         self._created = created
         self._include_usage = include_usage
         self._join = _TextJoin()
+        self._merger = DeltaMerger()
         self._state: Literal["new", "started", "finished"] = "new"
 
     def start(self) -> list[dict[str, Any]]:
@@ -709,31 +728,46 @@ class ChatStreamEncoder:
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
-        """The chunks for one event of the turn: a content delta for an assistant message's
-        text, nothing for anything else.
+        """The chunks for one event of the turn: a content delta for the text it lets out
+        (an assistant message's, or a stream event's), nothing for anything else.
 
         Raises:
             RuntimeError: If called before `start` or after `finish`.
         """
         self._expect("started", "feed")
-        piece = self._join.piece(event)
-        return [self._chunk({"content": piece})] if piece else []
+        return self._content(self._merger.feed(event))
 
     def finish(self, result: ResultMessage) -> list[dict[str, Any]]:
-        """The last chunks: the finish reason, then the usage when it was asked for.
+        """The last chunks: any text still to send, the finish reason, then the usage when
+        it was asked for.
 
         Raises:
             RuntimeError: If called before `start`, or twice.
         """
         self._expect("started", "finish")
         self._state = "finished"
-        chunks = [self._chunk({}, finish_reason(result.stop_reason))]
+        chunks = self._content(self._merger.finish())
+        chunks.append(self._chunk({}, finish_reason(result.stop_reason)))
         if self._include_usage:
             last = self._chunk({})
             last["choices"] = []
             last["usage"] = chat_usage(result.usage)
             chunks.append(last)
         return chunks
+
+    def _content(self, steps: list[Step]) -> list[dict[str, Any]]:
+        """One content chunk for the text that *steps* send, if any."""
+        pieces = []
+        for step in steps:
+            if isinstance(step, WholeEvent):
+                pieces.append(self._join.piece(step.event))
+            elif isinstance(step, BlockOpened) and step.kind == "text":
+                pieces.append(self._join.opened(step.message_id))
+            elif isinstance(step, BlockText) and step.kind == "text":
+                pieces.append(step.text)
+                self._join.added(step.message_id)
+        text = "".join(pieces)
+        return [self._chunk({"content": text})] if text else []
 
     def _expect(self, state: str, method: str) -> None:
         if self._state != state:

@@ -60,6 +60,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the CLI's own tool calls out of replies (the Anthropic route shows them)",
     )
     listen.add_argument(
+        "--partial-messages",
+        action="store_true",
+        help="stream text and thinking to clients as the API sends it, token by token "
+        "(through a relay on 127.0.0.1), instead of a whole block at a time",
+    )
+    listen.add_argument(
         "--grace",
         type=float,
         default=30.0,
@@ -136,6 +142,23 @@ def gateway_options(args: argparse.Namespace) -> GatewayOptions:
         raise UsageError(str(exc)) from exc
 
 
+def serve_backend_options(args: argparse.Namespace) -> BackendOptions:
+    """Return the `BackendOptions` of the parsed *args*: the common flags, the pool's.
+
+    Raises:
+        UsageError: If ``--cwd`` is not a directory, or a value is out of range.
+    """
+    return backend_options(
+        args,
+        max_live=args.max_live,
+        prewarm=args.prewarm,
+        idle_ttl=args.idle_ttl or None,
+        pool_timeout=args.queue_timeout,
+        injection_mode=args.injection_mode,
+        partial_messages=args.partial_messages,
+    )
+
+
 def configure_logging() -> None:
     """Send the gateway's INFO lines (one per request) and the command's to stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -157,14 +180,7 @@ def main_serve(args: argparse.Namespace) -> int:
         CommandError: If hypercorn is missing or the address cannot be bound.
     """
     options = gateway_options(args)
-    backend = backend_options(
-        args,
-        max_live=args.max_live,
-        prewarm=args.prewarm,
-        idle_ttl=args.idle_ttl or None,
-        pool_timeout=args.queue_timeout,
-        injection_mode=args.injection_mode,
-    )
+    backend = serve_backend_options(args)
     if importlib.util.find_spec("hypercorn") is None:
         raise CommandError("serve needs hypercorn: pip install 'claude-trio[gateway]'")
     configure_logging()

@@ -32,7 +32,7 @@ import trio
 from ._asgi import one_start_error, run_lifespan
 from ._backend import ClaudeCodeBackend
 from ._chat_api import ChatStreamEncoder, chat_completion, parse_chat_request
-from ._events import AssistantMessage, Event, ResultMessage, SystemMessage
+from ._events import AssistantMessage, Event, ResultMessage, StreamEvent, SystemMessage
 from ._gateway_auth import Authenticator, Tenant, check_origin, check_token, is_loopback
 from ._gateway_errors import GatewayError, anthropic_error_body, error_for, openai_error_body
 from ._history import History
@@ -125,7 +125,8 @@ class GatewayOptions:
         first_event_wait: Seconds a streamed reply waits for the turn's first event before
             it commits to status 200. An error that comes sooner gets its own status
             (a 429 stays a 429); one that comes later becomes an ``error`` event.
-        ping_interval: Seconds without an event after which a stream sends a ``ping``.
+        ping_interval: Seconds without anything sent after which a stream sends a
+            ``ping``.
         shutdown_grace: Seconds the turns in flight get to finish once the gateway stops;
             then they are cancelled and their processes discarded.
 
@@ -426,6 +427,9 @@ class _OpenAIFrames(_Frames):
         self.encoder = ChatStreamEncoder(
             completion_id=completion_id, model=model, created=created, include_usage=include_usage
         )
+        # Started at once: a stream event may be fed before the reply starts (it commits
+        # the reply only when it gives content); the first chunk goes out with the start.
+        self._first = self.encoder.start()
 
     def whole(self, events: list[Event]) -> dict[str, Any]:
         return chat_completion(
@@ -437,7 +441,7 @@ class _OpenAIFrames(_Frames):
         return [f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode() for chunk in chunks]
 
     def start(self) -> list[bytes]:
-        return self._data(self.encoder.start())
+        return self._data(self._first)
 
     def feed(self, event: Event) -> list[bytes]:
         return self._data(self.encoder.feed(event))
@@ -475,6 +479,7 @@ class _Exchange:
         self.ignored: tuple[str, ...] = ()
         self.result: ResultMessage | None = None
         self.cors_origin: str | None = None  # an allowed web origin the reply must name
+        self.last_sent = self.started_at  # when the last bytes of a stream went out
         self._body_done = False
 
     def header(self, name: str) -> str | None:
@@ -524,7 +529,8 @@ class _Exchange:
             try:
                 async with _closing(events):
                     async for event in events:
-                        collected.append(event)
+                        if not isinstance(event, StreamEvent):  # the reply is whole
+                            collected.append(event)
             except Exception as exc:
                 failure = exc  # raised below: raised in here, a nursery would group it
             nursery.cancel_scope.cancel()
@@ -555,7 +561,8 @@ class _Exchange:
             commit_at = trio.current_time() + first_event_wait
             async with receive_item:
                 while True:
-                    wait_until = trio.current_time() + ping_interval if self.started else commit_at
+                    # A ping goes out when nothing was sent for a while, events or not.
+                    wait_until = self.last_sent + ping_interval if self.started else commit_at
                     item: Event | BaseException | None = None
                     with trio.move_on_at(wait_until):
                         try:
@@ -595,6 +602,19 @@ class _Exchange:
                 return False  # a retry notice: an error that follows keeps its status
             if isinstance(item, AssistantMessage):
                 frames.answered_by(item.model)
+            if isinstance(item, StreamEvent):
+                model = _model_started(item)
+                if model is not None:
+                    frames.answered_by(model)
+                # A stream event commits the reply only with content (a first delta): an
+                # error that comes before keeps its status.
+                out = frames.feed(item)
+                if not out:
+                    return False
+                await self._start_stream(frames)
+                for frame in out:
+                    await self._body(frame)
+                return False
             await self._start_stream(frames)
         for frame in frames.feed(item):
             await self._body(frame)
@@ -618,6 +638,7 @@ class _Exchange:
 
     async def _body(self, data: bytes) -> None:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        self.last_sent = trio.current_time()
 
     async def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
@@ -691,6 +712,15 @@ class _Exchange:
             usage.output_tokens if usage is not None else "-",
             self.tenant.name if self.tenant is not None else "-",
         )
+
+
+def _model_started(event: StreamEvent) -> str | None:
+    """The model a main-thread ``message_start`` names, if *event* is one."""
+    if event.parent_tool_use_id is not None or event.event.get("type") != "message_start":
+        return None
+    message = event.event.get("message")
+    model = message.get("model") if isinstance(message, Mapping) else None
+    return model if isinstance(model, str) else None
 
 
 async def _produce(

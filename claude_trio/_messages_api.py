@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._deltas import BlockOpened, BlockSigned, BlockText, DeltaMerger, Step, WholeEvent
 from ._errors import InputError
 from ._events import (
     AssistantMessage,
@@ -319,6 +320,15 @@ class MessageStreamEncoder:
     `finish` gives ``message_delta`` (stop reason and usage) and ``message_stop``. Each
     method returns ``(event type, data)`` pairs, to be framed as server-sent events.
 
+    Without `StreamEvent` s, each block goes out whole when its message comes: a text
+    block is one ``text_delta``. With them (``partial_messages=True``), text and thinking
+    are sent as their deltas arrive, and the `AssistantMessage` that follows is not sent
+    again; tool calls and their results still go out whole. The blocks are those the
+    whole messages give, in their order, with one index sequence over the whole turn (the
+    API messages' own indexes are not the reply's). How the two views are merged, and
+    what happens when a stream is cut short or disagrees with the session file, is
+    described in :ref:`gateway-deltas`.
+
     Args:
         message_id: The reply's ``id``.
         model: The requested model, named in ``message_start``.
@@ -330,6 +340,7 @@ class MessageStreamEncoder:
         self._model = model
         self._show_cli_tools = show_cli_tools
         self._index = 0
+        self._merger = DeltaMerger()
         self.text = ""  #: The text sent so far, every text block joined.
 
     def answered_by(self, model: str) -> None:
@@ -353,56 +364,91 @@ class MessageStreamEncoder:
         return [("message_start", {"type": "message_start", "message": message})]
 
     def feed(self, event: Event) -> list[tuple[str, dict[str, Any]]]:
-        """The events for the content blocks of *event* (none for most events)."""
-        out: list[tuple[str, dict[str, Any]]] = []
-        for _kind, block in _blocks_of(event, self._show_cli_tools):
-            index = self._index
-            self._index += 1
-            out += _block_events(index, block)
-            if block["type"] == "text":
-                self.text += block["text"]
-        return out
+        """The events that *event* lets out (none for most events)."""
+        return self._send(self._merger.feed(event))
 
     def finish(self, result: ResultMessage) -> list[tuple[str, dict[str, Any]]]:
-        """``message_delta`` with the stop reason and usage, then ``message_stop``."""
+        """What is still to send, ``message_delta`` with the stop reason and usage, then
+        ``message_stop``."""
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason(result.stop_reason), "stop_sequence": None},
             "usage": usage_json(result.usage),
         }
-        return [("message_delta", delta), ("message_stop", {"type": "message_stop"})]
+        return [
+            *self._send(self._merger.finish()),
+            ("message_delta", delta),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+
+    def _send(self, steps: Iterable[Step]) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        for step in steps:
+            if isinstance(step, WholeEvent):
+                for _kind, block in _blocks_of(step.event, self._show_cli_tools):
+                    out += _block_events(self._index, block)
+                    self._index += 1
+                    if block["type"] == "text":
+                        self.text += block["text"]
+            elif isinstance(step, BlockOpened):
+                self._index += 1
+                empty = {"type": "text", "text": ""}
+                if step.kind == "thinking":
+                    empty = {"type": "thinking", "thinking": "", "signature": ""}
+                out.append(_start_event(self._index - 1, empty))
+            elif isinstance(step, BlockText):
+                if step.kind == "text":
+                    self.text += step.text
+                    out.append(_delta_event(self._index - 1, "text_delta", "text", step.text))
+                else:
+                    delta = _delta_event(self._index - 1, "thinking_delta", "thinking", step.text)
+                    out.append(delta)
+            elif isinstance(step, BlockSigned):
+                signed = _delta_event(
+                    self._index - 1, "signature_delta", "signature", step.signature
+                )
+                out.append(signed)
+            else:
+                out.append(_stop_event(self._index - 1))
+        return out
+
+
+def _start_event(index: int, content_block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return (
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": content_block},
+    )
+
+
+def _delta_event(index: int, kind: str, key: str, value: str) -> tuple[str, dict[str, Any]]:
+    return (
+        "content_block_delta",
+        {"type": "content_block_delta", "index": index, "delta": {"type": kind, key: value}},
+    )
+
+
+def _stop_event(index: int) -> tuple[str, dict[str, Any]]:
+    return ("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
 def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    def start(content_block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return (
-            "content_block_start",
-            {"type": "content_block_start", "index": index, "content_block": content_block},
-        )
-
-    def delta(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": index, "delta": body},
-        )
-
     kind = block["type"]
     if kind == "text":
-        events = [start({"type": "text", "text": ""})]
+        events = [_start_event(index, {"type": "text", "text": ""})]
         if block["text"]:
-            events.append(delta({"type": "text_delta", "text": block["text"]}))
+            events.append(_delta_event(index, "text_delta", "text", block["text"]))
     elif kind == "thinking":
-        events = [start({"type": "thinking", "thinking": "", "signature": ""})]
+        events = [_start_event(index, {"type": "thinking", "thinking": "", "signature": ""})]
         if block["thinking"]:
-            events.append(delta({"type": "thinking_delta", "thinking": block["thinking"]}))
-        events.append(delta({"type": "signature_delta", "signature": block["signature"]}))
+            events.append(_delta_event(index, "thinking_delta", "thinking", block["thinking"]))
+        events.append(_delta_event(index, "signature_delta", "signature", block["signature"]))
     elif kind == "server_tool_use":
-        events = [start({**block, "input": {}})]
+        events = [_start_event(index, {**block, "input": {}})]
         partial = json.dumps(block["input"], ensure_ascii=False, separators=(",", ":"))
-        events.append(delta({"type": "input_json_delta", "partial_json": partial}))
+        events.append(_delta_event(index, "input_json_delta", "partial_json", partial))
     else:
-        events = [start(block)]
-    events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events = [_start_event(index, block)]
+    events.append(_stop_event(index))
     return events
 
 
