@@ -18,6 +18,7 @@ from claude_trio import (
     Event,
     ResultMessage,
     ServerToolUse,
+    StreamEvent,
     SystemMessage,
     TextBlock,
     ThinkingBlock,
@@ -270,6 +271,15 @@ result_messages = st.builds(
     total_cost_usd=st.none() | st.floats(0, 1e6, allow_nan=False),
     is_error=st.booleans(),
     interrupted=st.booleans(),
+)
+
+
+stream_events = st.builds(
+    StreamEvent,
+    uuid=ids,
+    session_id=ids,
+    event=json_objects,
+    parent_tool_use_id=st.none() | ids,
 )
 
 

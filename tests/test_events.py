@@ -20,6 +20,7 @@ from claude_trio import (
     MessageParseError,
     ResultMessage,
     ServerToolUse,
+    StreamEvent,
     SystemMessage,
     TextBlock,
     ThinkingBlock,
@@ -37,6 +38,7 @@ from .strategies import (
     content_blocks,
     events,
     result_messages,
+    stream_events,
     system_messages,
     user_messages,
 )
@@ -329,6 +331,20 @@ def test_system_messages_round_trip_with_metadata(message: SystemMessage) -> Non
 @given(result_messages)
 def test_result_messages_round_trip(message: ResultMessage) -> None:
     assert from_anthropic(json.loads(json.dumps(to_anthropic(message)))) == message
+
+
+@settings(deadline=None)
+@given(stream_events)
+def test_stream_events_round_trip_in_the_sdks_shape(event: StreamEvent) -> None:
+    shape = to_anthropic(event)
+    assert shape == {
+        "type": "stream_event",
+        "uuid": event.uuid,
+        "session_id": event.session_id,
+        "event": event.event,
+        "parent_tool_use_id": event.parent_tool_use_id,
+    }
+    assert from_anthropic(json.loads(json.dumps(shape))) == event
 
 
 def assert_keys_known(data: Any, model: type[pydantic.BaseModel]) -> None:
