@@ -209,15 +209,21 @@ class Relay:
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         import h11
 
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         try:
             async with stream:
-                conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
-                while await self._serve_request(conn, stream):
-                    conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass  # the CLI went away
-        except h11.ProtocolError as exc:
-            _LOGGER.debug("relay: malformed HTTP from a client: %s", type(exc).__name__)
+                try:
+                    while await self._serve_request(conn, stream):
+                        conn.start_next_cycle()
+                except h11.RemoteProtocolError as exc:
+                    self._counts["rejected"] += 1
+                    _LOGGER.debug("relay: malformed HTTP from a client: %s", exc)
+                    if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                        await _send_error(
+                            conn, stream, 400, "invalid_request_error", "malformed HTTP"
+                        )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, h11.ProtocolError):
+            pass  # the CLI went away, or broke the protocol past answering
         except Exception:
             # A bug here must not take the backend down with it; no request detail is
             # logged (it may hold credentials).
@@ -305,10 +311,11 @@ class Relay:
         except _UPSTREAM_ERRORS as exc:
             self._counts["upstream_errors"] += 1
             reason = _reason(exc)
-            _LOGGER.warning("relay: upstream %s unreachable: %s", route.upstream, reason)
+            where = _shown(route.upstream)
+            _LOGGER.warning("relay: upstream %s unreachable: %s", where, reason)
             if role is not RequestRole.SIDE:
                 error = APIConnectionError(
-                    f"the API at {route.upstream} could not be reached through the relay: {reason}"
+                    f"the API at {where} could not be reached through the relay: {reason}"
                 )
                 await route._sink.upstream_failed(error)
             await _send_error(
@@ -502,8 +509,17 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong, without anything of the request (its URL may hold a key)."""
-    return type(exc).__name__ + (f": {exc.__cause__}" if exc.__cause__ else "")
+    """What went wrong (an upstream error names no header and no body)."""
+    text = str(exc) or str(exc.__cause__ or "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _shown(url: str) -> str:
+    """*url* without a user name or password it may hold, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @asynccontextmanager

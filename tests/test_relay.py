@@ -558,3 +558,34 @@ async def test_the_real_clis_requests_are_told_apart(mock_api: MockAnthropicAPI)
     )
     assert parents == [{None}, {tool_use_id}, {tool_use_id}, {None}]
     assert stats.side_requests == 2
+
+
+async def test_malformed_http_is_answered_400() -> None:
+    async with open_relay() as relay:
+        port = int(relay.base_url.rsplit(":", 1)[1])
+        with trio.fail_after(5):
+            client = await trio.open_tcp_stream("127.0.0.1", port)
+            async with client:
+                await client.send_all(b"NOT HTTP AT ALL\r\n\r\n")
+                answer = b""
+                while chunk := await client.receive_some(65536):
+                    answer += chunk
+        assert relay.statistics().rejected == 1
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+
+async def test_a_password_in_the_upstream_url_is_never_shown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sink = _Sink()
+    upstream = f"http://user:hunter2secret@127.0.0.1:{_free_port()}/prefix"
+    async with open_relay() as relay, httpx.AsyncClient() as client:
+        with relay.route(upstream=upstream, sink=sink) as route:
+            await client.post(
+                route.base_url + "/v1/messages", headers=_headers(), content=_body("")
+            )
+    (failure,) = sink.failures
+    assert "127.0.0.1" in str(failure)
+    assert "hunter2secret" not in str(failure)
+    assert "hunter2secret" not in caplog.text
