@@ -430,28 +430,35 @@ async def test_without_the_option_no_relay_runs(cli: Path, isolated: IsolatedCon
         assert backend.rate_limits() is None
 
 
+@pytest.mark.parametrize("retries", ["0", "2"])
 async def test_a_429_gives_the_exact_retry_after_and_reset(
-    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI, retries: str
 ) -> None:
+    # With no retries the CLI records the 429; with retries it announces a wait longer
+    # than max_retry_wait on screen, and the library ends the turn. Both get the API's.
     reset = "2026-12-01T09:30:00Z"
-    mock_api.enqueue(
-        error_reply(
-            429,
-            retry_after=None,
-            headers=(
-                ("retry-after", "42.5"),
-                ("anthropic-ratelimit-requests-remaining", "0"),
-                ("anthropic-ratelimit-requests-reset", reset),
-                ("anthropic-ratelimit-tokens-remaining", "0"),
-                ("anthropic-ratelimit-tokens-reset", reset),
-            ),
-        )
+    limited = error_reply(
+        429,
+        retry_after=None,
+        headers=(
+            ("retry-after", "42.5"),
+            ("anthropic-ratelimit-requests-remaining", "0"),
+            ("anthropic-ratelimit-requests-reset", reset),
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", reset),
+        ),
     )
-    async with ClaudeCodeBackend(backend_options(cli, isolated, partial_messages=True)) as backend:
+    mock_api.enqueue(limited, limited, limited)
+    env = {**isolated.env, "CLAUDE_CODE_MAX_RETRIES": retries}
+    options = backend_options(cli, isolated, env=env, partial_messages=True)
+    async with ClaudeCodeBackend(options) as backend:
+        started = trio.current_time()
         with trio.fail_after(TURN), pytest.raises(RateLimitError) as caught:
             async for _ in backend.complete([{"role": "user", "content": "hi"}]):
                 pass
+        elapsed = trio.current_time() - started
         limits = backend.rate_limits()
+    assert elapsed < 20  # the 42.5 s wait was not sat through
     assert caught.value.retry_after == 42.5
     assert caught.value.reset_at == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert limits is not None
