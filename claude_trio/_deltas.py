@@ -32,7 +32,9 @@ The rules:
   or whole) continues it when its text begins with what was sent; otherwise the cut block
   is closed as it is, and the text of the failed attempt stays in the reply. After an
   ``error`` event (the CLI then retries without streaming), no new block streams until a
-  record of another response arrives: the retry's records come first.
+  record of another response arrives: the retry's records come first. A record of a
+  response that did not stream, arriving while a block streams, cuts that block's stream
+  too (its retry is there; the relay said nothing).
 * A block no record ever confirms (a stream cut short with no retry, an interrupted turn)
   stays in the reply as far as it was sent; one never sent is dropped.
 """
@@ -177,6 +179,7 @@ class DeltaMerger:
         # that made it (None: a message that did not stream).
         self._owed: dict[str, int | None] = {}
         self._held_by: str | None = None  # after an `error` event: the failed message
+        self._unstreamed: set[str] = set()  # the ids of records no stream announced
         self._finished = False
 
     def feed(self, event: Event) -> list[Step]:
@@ -284,6 +287,11 @@ class DeltaMerger:
             self._held_by = None
         message = self._by_id.get(event.id)
         if message is None:
+            if self._open is not None and not self._open.cut and event.id not in self._unstreamed:
+                # A response that did not stream, while one streams: that one failed
+                # without a word from the relay, and this is its retry.
+                self._end_stream(failed=True)
+            self._unstreamed.add(event.id)
             for block in event.content:
                 if isinstance(block, ToolUseBlock):
                     self._owed.setdefault(block.id, None)

@@ -363,6 +363,73 @@ async def test_openai_sdk_streaming_and_not(cli: Path, isolated: IsolatedConfig)
         assert "sonnet" in [model.id for model in models.data]
 
 
+# --- token by token (partial_messages) ----------------------------------------------------------
+
+
+async def test_partial_messages_stream_text_as_it_comes(
+    cli: Path, isolated: IsolatedConfig
+) -> None:
+    """With the relay, a long answer reaches the SDK delta by delta, ahead of its end."""
+    async with serving(cli, isolated, partial_messages=True) as gateway, client(gateway) as sdk:
+        pieces: list[tuple[float, str]] = []
+        async with sdk.messages.stream(
+            model="sonnet", max_tokens=100, messages=[{"role": "user", "content": "SLOW3 now"}]
+        ) as stream:
+            async for event in stream:
+                if event.type == "text":
+                    pieces.append((trio.current_time(), event.text))
+            final = await stream.get_final_message()
+    assert texts(final) == ["w0 w1 w2 w3 w4 w5"]
+    assert "".join(text for _, text in pieces) == "w0 w1 w2 w3 w4 w5"
+    assert len(pieces) > 1
+    assert pieces[-1][0] - pieces[0][0] > 1.5  # live: the words came 0.5 s apart
+
+
+def _shape(message: Any) -> list[Any]:
+    """A reply's blocks without their ids and signatures (each turn has its own)."""
+    return [
+        {
+            k: v
+            for k, v in block.model_dump(warnings=False).items()
+            if k not in ("id", "tool_use_id", "signature")
+        }
+        for block in message.content
+    ]
+
+
+# See test_openai_sdk_streaming_and_not.
+@pytest.mark.filterwarnings("ignore:Async generator:ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_partial_messages_give_the_same_replies(cli: Path, isolated: IsolatedConfig) -> None:
+    """Thinking and a tool loop, streamed through the relay, rebuild the whole reply; the
+    OpenAI route streams the text in pieces too."""
+    async with serving(cli, isolated, partial_messages=True) as gateway, client(gateway) as sdk:
+        for prompt in ("THINK it over", "CALL_BASH echo relayed"):
+            messages: Any = [{"role": "user", "content": prompt}]
+            whole = await sdk.messages.create(model="sonnet", max_tokens=100, messages=messages)
+            kinds = []
+            async with sdk.messages.stream(
+                model="sonnet", max_tokens=100, messages=messages
+            ) as stream:
+                async for event in stream:
+                    kinds.append(event.type)
+                final = await stream.get_final_message()
+            assert _shape(final) == _shape(whole)
+            assert kinds.count("text") > len(texts(final))  # more deltas than blocks
+        async with openai.AsyncOpenAI(
+            base_url=gateway.base_url + "/v1", api_key=TOKEN_A, max_retries=0, timeout=TURN
+        ) as oai:
+            chunks = []
+            async with await oai.chat.completions.create(
+                model="sonnet", messages=[{"role": "user", "content": "SLOW2 now"}], stream=True
+            ) as chunk_stream:
+                async for chunk in chunk_stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        chunks.append(chunk.choices[0].delta.content)
+    assert "".join(chunks) == "w0 w1 w2 w3"
+    assert len(chunks) > 1
+
+
 # --- curl ---------------------------------------------------------------------------------------
 
 

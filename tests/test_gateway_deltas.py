@@ -433,6 +433,17 @@ def test_an_error_after_deltas_then_a_retry_that_goes_on_with_them() -> None:
     assert len(final.content) == 1
 
 
+def test_a_stream_that_stops_without_a_word_then_a_retry() -> None:
+    """No error event: the retry's record, of a response that did not stream, cuts it."""
+    specs: list[Spec] = [Text("Hello there, world.")]
+    turn = [*streamed("m1", specs)[:4], *records("m2", specs), RESULT]
+    frames, each = encode(turn)
+    check(frames)
+    assert [kind for kind, _ in each[4]] == ["content_block_delta", "content_block_stop"]
+    final, _ = sdk_read(frames)
+    assert final == today(turn)
+
+
 def test_an_error_after_deltas_then_a_different_retry() -> None:
     """What was sent cannot be taken back: it stays, closed, before the retry's block."""
     turn = [
