@@ -27,6 +27,7 @@ from ._events import (
     AssistantMessage,
     Event,
     ResultMessage,
+    StreamEvent,
     SystemMessage,
     TextBlock,
     ToolResultBlock,
@@ -200,6 +201,10 @@ class EventPrinter:
     (retries, an interrupted turn) compactly on *err*. As JSON: every event on *out*, one
     `to_anthropic` object per line. The spinner is erased before anything is printed.
 
+    With partial messages (``--stream``), a text block is printed piece by piece from its
+    `StreamEvent` s as the API sends it (the spinner held off meanwhile), and not again
+    when its `AssistantMessage` arrives. A sub-agent's events are not printed.
+
     Args:
         out: Where the answer goes (stdout).
         err: Where the rest goes (stderr).
@@ -214,6 +219,11 @@ class EventPrinter:
         self.err = err
         self.spinner = spinner
         self.json_lines = json_lines
+        # The API message being streamed, and those whose text went out piece by piece.
+        self._message: str | None = None
+        self._streamed: set[str] = set()
+        self._open_line = False
+        self._spinner_held = contextlib.ExitStack()
 
     def show(self, event: Event) -> None:
         """Print *event*."""
@@ -223,10 +233,15 @@ class EventPrinter:
             line = json.dumps(to_anthropic(event), ensure_ascii=False, default=str)
             self._write(self.out, line)
             return
+        if isinstance(event, StreamEvent):
+            self._show_piece(event)
+            return
+        self.end_line()
         if isinstance(event, AssistantMessage | UserMessage) and not isinstance(event.content, str):
             for block in event.content:
                 if isinstance(block, TextBlock) and isinstance(event, AssistantMessage):
-                    self._write(self.out, block.text)
+                    if event.id not in self._streamed:
+                        self._write(self.out, block.text)
                 elif isinstance(block, ToolUseBlock):
                     self._write(self.err, tool_call_line(block))
                 elif isinstance(block, ToolResultBlock):
@@ -241,7 +256,38 @@ class EventPrinter:
         """Print a note on *err*, after erasing the spinner."""
         if self.spinner is not None:
             self.spinner.erase()
+        self.end_line()
         self._write(self.err, text)
+
+    def _show_piece(self, event: StreamEvent) -> None:
+        """Print a text delta of the conversation's own stream as it comes."""
+        if event.parent_tool_use_id is not None:
+            return
+        raw = event.event
+        kind = raw.get("type")
+        if kind == "message_start" and isinstance(raw.get("message"), dict):
+            self.end_line()
+            self._message = raw["message"].get("id")
+        elif kind == "content_block_delta" and isinstance(raw.get("delta"), dict):
+            delta = raw["delta"]
+            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                if not self._open_line and self.spinner is not None:
+                    self._spinner_held.enter_context(self.spinner.paused())
+                self._open_line = True
+                self.out.write(delta["text"])
+                self.out.flush()
+                if self._message is not None:
+                    self._streamed.add(self._message)
+        elif kind == "content_block_stop":
+            self.end_line()
+
+    def end_line(self) -> None:
+        """End a line of streamed text, if one is open, and let the spinner draw again."""
+        if self._open_line:
+            self._open_line = False
+            self.out.write("\n")
+            self.out.flush()
+        self._spinner_held.close()
 
     @staticmethod
     def _write(stream: TextIO, text: str) -> None:
@@ -354,7 +400,18 @@ def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print every event as one JSON object per line (the last is the result)",
     )
+    add_stream_argument(parser)
     add_common_arguments(parser)
+
+
+def add_stream_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--stream`` (``ask`` and ``chat``): partial messages, printed as they come."""
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the answer as the model writes it (through a relay on 127.0.0.1; "
+        "needs claude-trio[relay]); with --json, every stream event too",
+    )
 
 
 def main_ask(args: argparse.Namespace) -> int:
@@ -373,7 +430,7 @@ def main_ask(args: argparse.Namespace) -> int:
         prompt = args.prompt
         interactive = sys.stdin.isatty()
     asker = PermissionAsker(interactive=interactive, err=sys.stderr)
-    options = backend_options(args, on_permission=asker, max_live=1)
+    options = backend_options(args, on_permission=asker, max_live=1, partial_messages=args.stream)
     return trio.run(_ask, options, prompt, asker, args.json)
 
 
@@ -383,7 +440,10 @@ async def _ask(options: BackendOptions, prompt: str, asker: PermissionAsker, as_
         printer = EventPrinter(out=sys.stdout, err=sys.stderr, spinner=spinner, json_lines=as_json)
         async with ClaudeCodeBackend(options) as backend:
             turn = backend.complete([{"role": "user", "content": prompt}])
-            async with contextlib.aclosing(turn) as events:
-                async for event in events:
-                    printer.show(event)
+            try:
+                async with contextlib.aclosing(turn) as events:
+                    async for event in events:
+                        printer.show(event)
+            finally:
+                printer.end_line()
     return 0

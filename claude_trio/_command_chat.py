@@ -26,6 +26,7 @@ from ._command_ask import (
     EventPrinter,
     PermissionAsker,
     add_common_arguments,
+    add_stream_argument,
     backend_options,
     error_lines,
 )
@@ -46,6 +47,7 @@ INTERRUPTED: Final = "(interrupted)"
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``chat`` subcommand's arguments to *parser*."""
+    add_stream_argument(parser)
     add_common_arguments(parser)
 
 
@@ -57,7 +59,7 @@ def main_chat(args: argparse.Namespace) -> int:
         CLINotFoundError: If the CLI is missing (other errors end only their turn).
     """
     asker = PermissionAsker(interactive=sys.stdin.isatty(), err=sys.stderr)
-    options = backend_options(args, on_permission=asker)
+    options = backend_options(args, on_permission=asker, partial_messages=args.stream)
     return trio.run(_chat, options, asker)
 
 
@@ -144,9 +146,11 @@ async def _turn(
 async def _printer(asker: PermissionAsker) -> AsyncIterator[EventPrinter]:
     async with open_spinner(sys.stderr, label="claude", enabled=sys.stderr.isatty()) as spinner:
         asker.spinner = spinner
+        printer = EventPrinter(out=sys.stdout, err=sys.stderr, spinner=spinner)
         try:
-            yield EventPrinter(out=sys.stdout, err=sys.stderr, spinner=spinner)
+            yield printer
         finally:
+            printer.end_line()
             asker.spinner = None
 
 

@@ -34,6 +34,7 @@ from claude_trio import (
     RateLimitError,
     ResultMessage,
     SessionError,
+    StreamEvent,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
@@ -378,6 +379,59 @@ async def test_the_spinner_erases_itself_before_text_is_printed() -> None:
     quiet = Spinner(io.StringIO(), label="claude", enabled=False)
     quiet.draw()
     assert not quiet.shown
+
+
+def _piece(kind: str, parent: str | None = None, **fields: Any) -> StreamEvent:
+    return StreamEvent(
+        uuid="u", session_id="s", event={"type": kind, **fields}, parent_tool_use_id=parent
+    )
+
+
+def _text_delta(text: str, parent: str | None = None) -> StreamEvent:
+    return _piece(
+        "content_block_delta", parent, index=0, delta={"type": "text_delta", "text": text}
+    )
+
+
+async def test_streamed_text_is_printed_as_it_comes_and_once() -> None:
+    err, out = io.StringIO(), io.StringIO()
+    spinner = Spinner(err, label="claude", enabled=True)
+    printer = EventPrinter(out=out, err=err, spinner=spinner)
+    printer.show(_piece("message_start", message={"id": "msg_1"}))
+    printer.show(_text_delta("hel"))
+    assert out.getvalue() == "hel"
+    spinner.draw()
+    assert not spinner.shown  # held off while the line is open
+    printer.show(_text_delta("lo", parent="toolu_agent"))  # a sub-agent's: not printed
+    printer.show(_text_delta("lo"))
+    printer.show(_piece("content_block_stop", index=0))
+    assert out.getvalue() == "hello\n"
+    spinner.draw()
+    assert spinner.shown
+    # The whole message follows: its text went out already.
+    printer.show(AssistantMessage(id="msg_1", model="x", content=[TextBlock("hello")]))
+    # A message that was not streamed (a retry without streaming) is printed whole.
+    printer.show(AssistantMessage(id="msg_2", model="x", content=[TextBlock("again")]))
+    printer.show(_piece("message_start", message={"id": "msg_3"}))
+    printer.show(_text_delta("cut sh"))
+    printer.end_line()
+    assert out.getvalue() == "hello\nagain\ncut sh\n"
+
+
+async def test_ask_stream_prints_the_answer_once(
+    cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
+) -> None:
+    result = await run_command(
+        ["ask", "--stream", *common(cli, isolated), "SLOW1 please"], isolated
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "w0 w1\n"
+    json_result = await run_command(
+        ["ask", "--stream", "--json", *common(cli, isolated), "hi"], isolated
+    )
+    kinds = [json.loads(line)["type"] for line in json_result.stdout.decode().splitlines()]
+    assert kinds.count("stream_event") > 3
+    assert kinds.index("stream_event") < kinds.index("message") < kinds.index("result")
 
 
 async def test_text_mode_notes_an_interrupted_turn() -> None:
