@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -596,3 +597,12 @@ async def test_a_password_in_the_upstream_url_is_never_shown(
     assert "127.0.0.1" in str(failure)
     assert "hunter2secret" not in str(failure)
     assert "hunter2secret" not in caplog.text
+
+
+async def test_without_the_relays_packages_the_option_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, isolated: IsolatedConfig, fake_cli: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "httpx2", None)
+    with pytest.raises(ImportError, match=r"claude-trio\[relay\]"):
+        async with ClaudeCodeBackend(backend_options(fake_cli, isolated, partial_messages=True)):
+            pass
