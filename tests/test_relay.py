@@ -238,7 +238,9 @@ async def test_an_unreachable_upstream_is_answered_502_and_reported(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sink = _Sink()
-    upstream = f"http://127.0.0.1:{_free_port()}"
+    # A password in the URL is never shown either.
+    port = _free_port()
+    upstream = f"http://user:hunter2secret@127.0.0.1:{port}/prefix"
     async with open_relay() as relay, httpx.AsyncClient() as client:
         with relay.route(upstream=upstream, sink=sink) as route:
             with trio.fail_after(5):
@@ -248,11 +250,12 @@ async def test_an_unreachable_upstream_is_answered_502_and_reported(
         stats = relay.statistics()
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "api_error"
-    assert len(sink.failures) == 1
-    assert upstream in str(sink.failures[0])
+    (failure,) = sink.failures
+    assert f"http://127.0.0.1:{port}/prefix" in str(failure)
     assert stats.upstream_errors == 1
-    assert MOCK_API_KEY not in caplog.text
-    assert MOCK_API_KEY not in str(sink.failures[0])
+    for secret in (MOCK_API_KEY, "hunter2secret"):
+        assert secret not in caplog.text
+        assert secret not in str(failure)
 
 
 async def test_unknown_routes_and_oversized_bodies_are_refused_without_going_upstream(
@@ -580,23 +583,6 @@ async def test_malformed_http_is_answered_400() -> None:
                     answer += chunk
         assert relay.statistics().rejected == 1
     assert answer.startswith(b"HTTP/1.1 400 ")
-
-
-async def test_a_password_in_the_upstream_url_is_never_shown(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    sink = _Sink()
-    upstream = f"http://user:hunter2secret@127.0.0.1:{_free_port()}/prefix"
-    async with open_relay() as relay, httpx.AsyncClient() as client:
-        with relay.route(upstream=upstream, sink=sink) as route:
-            await client.post(
-                route.base_url + "/v1/messages", headers=_headers(), content=_body("")
-            )
-    (failure,) = sink.failures
-    assert "127.0.0.1" in str(failure)
-    assert "hunter2secret" not in str(failure)
-    assert "hunter2secret" not in caplog.text
 
 
 async def test_without_the_relays_packages_the_option_says_what_to_install(
