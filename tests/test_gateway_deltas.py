@@ -538,7 +538,7 @@ def turns(draw: st.DrawFn, *, in_order: bool = False) -> list[Event]:
     return [*turn, RESULT]
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None)
 @given(turns(), st.booleans())
 def test_any_turn_rebuilds_todays_message(turn: list[Event], show: bool) -> None:
     frames, _ = encode(turn, show=show)
@@ -562,7 +562,7 @@ def test_any_turn_rebuilds_todays_message(turn: list[Event], show: bool) -> None
     )
 
 
-@settings(deadline=None, max_examples=100)
+@settings(deadline=None, max_examples=50)
 @given(turns(in_order=True))
 def test_in_order_each_text_delta_goes_out_when_it_comes(turn: list[Event]) -> None:
     """Records after their stream, as the relay promises: text is live, except after a
@@ -582,7 +582,7 @@ def test_in_order_each_text_delta_goes_out_when_it_comes(turn: list[Event]) -> N
             assert not live or [d for _, d in out if d.get("delta") == data["delta"]]
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None)
 @given(turns(in_order=True), st.data())
 def test_a_stream_cut_anywhere_then_retried_loses_and_reorders_nothing(
     turn: list[Event], data: st.DataObject
