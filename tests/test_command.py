@@ -401,13 +401,13 @@ async def test_streamed_text_is_printed_as_it_comes_and_once() -> None:
     printer.show(_text_delta("hel"))
     assert out.getvalue() == "hel"
     spinner.draw()
-    assert not spinner.shown  # held off while the line is open
+    assert not _shown(spinner)  # held off while the line is open
     printer.show(_text_delta("lo", parent="toolu_agent"))  # a sub-agent's: not printed
     printer.show(_text_delta("lo"))
     printer.show(_piece("content_block_stop", index=0))
     assert out.getvalue() == "hello\n"
     spinner.draw()
-    assert spinner.shown
+    assert _shown(spinner)
     # The whole message follows: its text went out already.
     printer.show(AssistantMessage(id="msg_1", model="x", content=[TextBlock("hello")]))
     # A message that was not streamed (a retry without streaming) is printed whole.

@@ -31,6 +31,7 @@ LAYERS = {
     "_ratelimits": 0,
     "_relay_rules": 0,
     "_relay": 1,
+    "_deltas": 1,
     "_editor": 1,
     "_launch": 2,
     "_hooks": 2,
