@@ -87,6 +87,8 @@ _RESTORE_SETTLE: Final = 0.3
 _EDITOR_WAIT: Final = 15.0
 # How often the editor route looks whether the CLI took the message, with no output.
 _EDITOR_LOOK: Final = 0.25
+# Responses whose turn is remembered (sub-agents stream several at once).
+_RESPONSES_REMEMBERED: Final = 64
 
 
 @attrs.frozen
@@ -226,6 +228,8 @@ class Conversation:
         # The relay's way into the channel (partial_messages), closed when claude exits.
         self._relay_send: trio.MemorySendChannel[_Item] | None = None
         self._rate_limits: RateLimits | None = None
+        # The turn each response streamed for belongs to, by the relay's request id.
+        self._response_turns: dict[int, int] = {}
         self._limited_generation = -1
         # How far into the session file the tail has delivered records to the channel.
         self._delivered = 0
@@ -593,7 +597,14 @@ class Conversation:
 
     # --- what the relay reports (partial_messages) ----------------------------------------
 
-    async def _relay_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+    async def _relay_event(
+        self, event: dict[str, Any], parent_tool_use_id: str | None, request_id: int
+    ) -> None:
+        # A response belongs to the turn typed when it began: an abandoned turn's last
+        # events, handed over late, are not the next turn's.
+        generation = self._response_turns.setdefault(request_id, self._generation)
+        while len(self._response_turns) > _RESPONSES_REMEMBERED:
+            del self._response_turns[next(iter(self._response_turns))]
         await self._to_channel(
             _Partial(
                 StreamEvent(
@@ -602,7 +613,7 @@ class Conversation:
                     event=event,
                     parent_tool_use_id=parent_tool_use_id,
                 ),
-                self._generation,
+                generation,
             )
         )
 
@@ -944,9 +955,11 @@ class _RelaySink:
     def __init__(self) -> None:
         self.conversation: Conversation | None = None
 
-    async def partial_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+    async def partial_event(
+        self, event: dict[str, Any], parent_tool_use_id: str | None, request_id: int
+    ) -> None:
         if self.conversation is not None:
-            await self.conversation._relay_event(event, parent_tool_use_id)
+            await self.conversation._relay_event(event, parent_tool_use_id, request_id)
 
     def rate_limits(self, limits: RateLimits) -> None:
         if self.conversation is not None:

@@ -19,6 +19,7 @@ never logged or stored.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -74,8 +75,14 @@ _HOP_BY_HOP: Final = frozenset(
 class RelaySink(Protocol):
     """What a relay route reports to: a conversation, or a caller's own object."""
 
-    async def partial_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
-        """Take one API stream event of a turn's response, before the CLI gets it."""
+    async def partial_event(
+        self, event: dict[str, Any], parent_tool_use_id: str | None, request_id: int
+    ) -> None:
+        """Take one API stream event of a turn's response, before the CLI gets it.
+
+        *request_id* tells the responses apart: it is the same for every event of one
+        response, and new (increasing) for each request the relay forwards.
+        """
 
     def rate_limits(self, limits: RateLimits) -> None:
         """Take the rate-limit state a response's headers gave."""
@@ -173,6 +180,7 @@ class Relay:
             0,
         )
         self._in_flight = 0
+        self._request_ids = itertools.count(1)
 
     def route(self, *, upstream: str | None, sink: RelaySink) -> RelayRoute:
         """Open a route to *upstream* whose turns report to *sink*.
@@ -341,6 +349,8 @@ class Relay:
         """Send *response* to the CLI as it arrives, its stream events to the sink first."""
         import h11
 
+        request_id = next(self._request_ids)
+
         limits = rate_limits_from_headers(response.status, response.headers, now=datetime.now(UTC))
         if limits is not None:
             self._latest = limits
@@ -373,7 +383,7 @@ class Relay:
                                 if role is RequestRole.MAIN:
                                     route._threads.observe(event)
                                 self._counts["partial_events"] += 1
-                                await route._sink.partial_event(event, parent)
+                                await route._sink.partial_event(event, parent, request_id)
                         await stream.send_all(conn.send(h11.Data(data=chunk)))
                 await stream.send_all(conn.send(h11.EndOfMessage()))
             except _UPSTREAM_ERRORS as exc:

@@ -91,9 +91,13 @@ class _Sink:
         self.events: list[tuple[dict[str, Any], str | None]] = []
         self.limits: list[Any] = []
         self.failures: list[APIConnectionError] = []
+        self.requests: list[int] = []
 
-    async def partial_event(self, event: dict[str, Any], parent_tool_use_id: str | None) -> None:
+    async def partial_event(
+        self, event: dict[str, Any], parent_tool_use_id: str | None, request_id: int
+    ) -> None:
         self.events.append((event, parent_tool_use_id))
+        self.requests.append(request_id)
 
     def rate_limits(self, limits: Any) -> None:
         self.limits.append(limits)
@@ -227,6 +231,13 @@ async def test_a_subagents_requests_are_tagged_with_the_tool_call_that_started_i
     )
     assert {parent for _, parent in main} == {None}
     assert {parent for _, parent in tagged} == {tool_use["id"]}
+    # Each response's events share one request id, new for each response.
+    firsts = [
+        sink.requests[i] for i, (e, _) in enumerate(sink.events) if e["type"] == "message_start"
+    ]
+    assert firsts == sorted(set(firsts))
+    assert len(firsts) == 4
+    assert sorted(set(sink.requests)) == firsts
     assert _text_of([event for event, _ in tagged]) == "agent says hiagent again"
     # An agent tied to no call still streams, with no parent named.
     assert {parent for _, parent in untagged} == {None}
