@@ -28,6 +28,10 @@ TEST_DEPS = [
     "anthropic>=0.40",
     "openai>=1.50",
     "anyio>=4",
+    # The relay's other brotli and zstd libraries (the extra installs brotli and
+    # backports.zstd), so that every decoder path is tested.
+    "brotlicffi>=1.2",
+    "zstandard>=0.22",
 ]
 LINT_DEPS = ["ruff>=0.6"]
 TYPE_DEPS = ["mypy>=1.11", *TEST_DEPS, "nox"]
