@@ -14,14 +14,18 @@ import os
 import socket
 import sys
 import tempfile
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import brotli
 import httpx2 as httpx
 import pytest
 import trio
+from backports import zstd
 
 from claude_trio import (
     APIConnectionError,
@@ -41,11 +45,13 @@ from claude_trio.testing import (
     MOCK_API_KEY,
     IsolatedConfig,
     MockAnthropicAPI,
+    ReplyUsage,
     error_reply,
     isolated_config,
     text_reply,
     tool_use_reply,
 )
+from claude_trio.testing._replies import encode_stream
 
 from .helpers import TURN, backend_options
 
@@ -603,3 +609,83 @@ async def test_without_the_relays_packages_the_option_says_what_to_install(
     with pytest.raises(ImportError, match=r"claude-trio\[relay\]"):
         async with ClaudeCodeBackend(backend_options(fake_cli, isolated, partial_messages=True)):
             pass
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd"])
+async def test_a_compressed_stream_is_forwarded_as_it_came_and_read_on_the_side(
+    encoding: str,
+) -> None:
+    text = " ".join(f"word{i}" for i in range(300))
+    sse = b"".join(
+        data
+        for _, data in encode_stream(
+            text_reply(text), message_id="msg_z", model="m", usage=ReplyUsage(1, 1)
+        )
+    )
+    compressors: dict[str, Any] = {
+        "gzip": lambda: zlib.compressobj(wbits=31),
+        "br": lambda: brotli.Compressor(),
+        "zstd": lambda: zstd.ZstdCompressor(),
+    }
+    compressor = compressors[encoding]()
+    flush = compressor.flush if encoding != "br" else compressor.finish
+    feed = compressor.process if encoding == "br" else compressor.compress
+    pieces = [feed(sse[i : i + 700]) for i in range(0, len(sse), 700)]
+    pieces.append(flush())
+    sent = b"".join(pieces)
+
+    async def upstream(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(65536)
+        head, _, body = request.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        while len(body) < length:
+            body += await stream.receive_some(65536)
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            + f"content-encoding: {encoding}\r\ntransfer-encoding: chunked\r\n\r\n".encode()
+        )
+        for piece in pieces:
+            if piece:
+                await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await trio.sleep(0.001)
+        await stream.send_all(b"0\r\n\r\n")
+
+    sink = _Sink()
+    async with trio.open_nursery() as nursery:
+        (listener,) = await nursery.start(partial(trio.serve_tcp, host="127.0.0.1"), upstream, 0)
+        port = listener.socket.getsockname()[1]
+        async with open_relay() as relay:
+            with relay.route(upstream=f"http://127.0.0.1:{port}", sink=sink) as route:
+                client = await trio.open_tcp_stream(
+                    "127.0.0.1", int(relay.base_url.rsplit(":", 1)[1])
+                )
+                async with client:
+                    body = _body("z")
+                    target = route.base_url.split(relay.base_url, 1)[1] + "/v1/messages"
+                    head = "".join(f"{name}: {value}\r\n" for name, value in _headers())
+                    await client.send_all(
+                        f"POST {target} HTTP/1.1\r\nHost: x\r\n{head}"
+                        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+                        + body
+                    )
+                    answer = b""
+                    while chunk := await client.receive_some(65536):
+                        answer += chunk
+        nursery.cancel_scope.cancel()
+    response_head, _, chunked = answer.partition(b"\r\n\r\n")
+    assert f"content-encoding: {encoding}".encode() in response_head.lower()
+    received = b""
+    while chunked:
+        size, _, rest = chunked.partition(b"\r\n")
+        received += rest[: int(size, 16)]
+        chunked = rest[int(size, 16) + 2 :]
+    assert received == sent  # forwarded compressed, byte for byte
+    assert _text_of([event for event, _ in sink.events]) == text
