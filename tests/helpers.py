@@ -10,10 +10,13 @@ from typing import Any
 import trio
 
 from claude_trio import (
+    AssistantMessage,
     BackendOptions,
     ClaudeCodeBackend,
     Event,
     ResultMessage,
+    StreamEvent,
+    TextBlock,
 )
 from claude_trio._events import assistant_texts as assistant_texts
 from claude_trio.testing import IsolatedConfig, RecordedRequest
@@ -113,3 +116,32 @@ def inotify_fds() -> list[str]:
         except OSError:
             continue
     return found
+
+
+def partial_texts(events: Sequence[Event]) -> list[str]:
+    """The text of each API message's deltas, in order (main thread only; messages
+    without text left out)."""
+    texts: dict[str, list[str]] = {}
+    current = ""
+    for event in events:
+        if not isinstance(event, StreamEvent) or event.parent_tool_use_id is not None:
+            continue
+        raw = event.event
+        if raw["type"] == "message_start":
+            current = raw["message"]["id"]
+            texts[current] = []
+        elif raw["type"] == "content_block_delta" and raw["delta"]["type"] == "text_delta":
+            texts[current].append(raw["delta"]["text"])
+    return [text for pieces in texts.values() if (text := "".join(pieces))]
+
+
+def message_texts(events: Sequence[Event]) -> list[str]:
+    """The text of each API message's `AssistantMessage` s, in order (messages without
+    text left out)."""
+    texts: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, AssistantMessage):
+            for block in event.content:
+                if isinstance(block, TextBlock):
+                    texts[event.id] = texts.get(event.id, "") + block.text
+    return [text for text in texts.values() if text]

@@ -37,7 +37,6 @@ from claude_trio import (
     RateLimitError,
     ResultMessage,
     StreamEvent,
-    TextBlock,
     open_conversation,
     open_relay,
 )
@@ -53,7 +52,7 @@ from claude_trio.testing import (
 )
 from claude_trio.testing._replies import encode_stream
 
-from .helpers import TURN, backend_options
+from .helpers import TURN, backend_options, message_texts, partial_texts
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -352,32 +351,6 @@ async def test_bad_upstreams_and_bounds_are_refused() -> None:
 # --- through the CLI ---------------------------------------------------------------------
 
 
-def _partial_texts(events: Sequence[Event]) -> list[str]:
-    """The text of each API message's deltas, in order (main thread only)."""
-    texts: dict[str, list[str]] = {}
-    current = ""
-    for event in events:
-        if not isinstance(event, StreamEvent) or event.parent_tool_use_id is not None:
-            continue
-        raw = event.event
-        if raw["type"] == "message_start":
-            current = raw["message"]["id"]
-            texts[current] = []
-        elif raw["type"] == "content_block_delta" and raw["delta"]["type"] == "text_delta":
-            texts[current].append(raw["delta"]["text"])
-    return ["".join(pieces) for pieces in texts.values()]
-
-
-def _message_texts(events: Sequence[Event]) -> list[str]:
-    texts: dict[str, str] = {}
-    for event in events:
-        if isinstance(event, AssistantMessage):
-            for block in event.content:
-                if isinstance(block, TextBlock):
-                    texts[event.id] = texts.get(event.id, "") + block.text
-    return list(texts.values())
-
-
 async def test_deltas_stream_ahead_of_the_whole_message(
     cli: Path, isolated: IsolatedConfig, mock_api: MockAnthropicAPI
 ) -> None:
@@ -400,7 +373,7 @@ async def test_deltas_stream_ahead_of_the_whole_message(
     print(f"\nfirst delta at {first_delta:.2f} s, AssistantMessage at {whole:.2f} s")
     assert whole - first_delta > 2.0
     assert isinstance(events[-1], ResultMessage)
-    assert _partial_texts(events) == _message_texts(events) == [" ".join(f"w{i}" for i in range(6))]
+    assert partial_texts(events) == message_texts(events) == [" ".join(f"w{i}" for i in range(6))]
     kinds = [e.event["type"] for e in events if isinstance(e, StreamEvent)]
     assert kinds[0] == "message_start"
     assert kinds[-1] == "message_stop"
@@ -425,8 +398,8 @@ async def test_each_turn_gets_its_own_deltas_tool_calls_included(
             with trio.fail_after(TURN):
                 async for event in backend.complete(history):
                     events.append(event)
-            texts = _message_texts(events)
-            assert _partial_texts(events) == texts
+            texts = message_texts(events)
+            assert partial_texts(events) == texts
             history.append({"role": "assistant", "content": "\n".join(texts)})
             if prompt.startswith("CALL_BASH"):
                 assert texts == ["I will call Bash.", "tool said: relayed"]

@@ -41,7 +41,16 @@ from claude_trio.testing import (
 )
 
 from .conftest import LEAK_MARK
-from .helpers import TURN, Message, ask, assistant_texts, backend_options, pids_of_sessions
+from .helpers import (
+    TURN,
+    Message,
+    ask,
+    assistant_texts,
+    backend_options,
+    message_texts,
+    partial_texts,
+    pids_of_sessions,
+)
 
 STORM = int(os.environ.get("CLAUDE_TRIO_STORM", "50"))
 FAULT_REPEATS = max(1, STORM // 25)
@@ -86,6 +95,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
+@pytest.mark.parametrize("relay", [False, True], ids=["direct", "relay"])
 async def test_cancellation_storm(
     cli: Path,
     fake_cli: Path,
@@ -93,15 +103,21 @@ async def test_cancellation_storm(
     mock_api: MockAnthropicAPI,
     leak_mark: str,
     capsys: pytest.CaptureFixture[str],
+    relay: bool,
 ) -> None:
+    # Through the relay (partial_messages) the cuts also land mid-response, in the relay.
+    calls = max(10, STORM // 2) if relay else STORM
     rng = random.Random(int(os.environ.get("CLAUDE_TRIO_STORM_SEED", "7")))
     temp_before = _private_temp_dirs()
     teardowns: list[float] = []
     cancelled = completed = 0
-    label, max_delay = ("fake", 1.5) if cli == fake_cli else ("real", 3.0)
-    async with ClaudeCodeBackend(_options(cli, isolated, max_live=2)) as backend:
+    label, max_delay = ("fake CLI", 1.5) if cli == fake_cli else ("real CLI", 3.0)
+    if relay:
+        label += " through the relay"
+    options = _options(cli, isolated, max_live=2, partial_messages=relay)
+    async with ClaudeCodeBackend(options) as backend:
         history: list[Message] = []
-        for number in range(STORM):
+        for number in range(calls):
             kind = rng.choice(["fresh", "continue", "reseed"])
             if kind == "fresh" or not history:
                 history = [{"role": "user", "content": f"SLOW0.5 fresh {number}"}]
@@ -124,6 +140,8 @@ async def test_cancellation_storm(
                 teardowns.append(trio.current_time() - deadline)
             else:
                 completed += 1
+                if relay:
+                    assert partial_texts(events) == message_texts(events)
                 reply = "".join(assistant_texts(events))
                 history = [*history, {"role": "assistant", "content": reply}]
             stats = backend.statistics()
@@ -138,7 +156,7 @@ async def test_cancellation_storm(
     with capsys.disabled():
         if teardowns:
             print(
-                f"\n{label} CLI: {STORM} calls, {cancelled} cancelled, {completed} completed; "
+                f"\n{label}: {calls} calls, {cancelled} cancelled, {completed} completed; "
                 f"teardown after cancel: p50 {_percentile(teardowns, 0.5) * 1000:.0f} ms, "
                 f"p99 {_percentile(teardowns, 0.99) * 1000:.0f} ms, "
                 f"max {max(teardowns) * 1000:.0f} ms"
@@ -250,8 +268,9 @@ async def test_kill_9_mid_turn(
             assert assistant_texts(events) == [f"echo: after {number}"]
 
 
+@pytest.mark.parametrize("relay", [False, True], ids=["direct", "relay"])
 async def test_the_api_dying_mid_stream(
-    cli: Path, tmp_path: Path, project_dir: Path, leak_mark: str
+    cli: Path, tmp_path: Path, project_dir: Path, leak_mark: str, relay: bool
 ) -> None:
     for number in range(FAULT_REPEATS):
         root = tmp_path / f"api-{number}"
@@ -271,13 +290,17 @@ async def test_the_api_dying_mid_stream(
             config = isolated_config(
                 root, base_url=api.base_url, cwd=project_dir, extra_env={LEAK_MARK: leak_mark}
             )
-            async with ClaudeCodeBackend(_options(cli, config)) as backend:
+            options = _options(cli, config, partial_messages=relay)
+            async with ClaudeCodeBackend(options) as backend:
                 async with _turn_in_flight(backend, api, "SLOW5 the API dies") as (outcome, _):
                     started = trio.current_time()
                     api_scope.cancel()
                 result = outcome[0]
                 assert isinstance(result, APIConnectionError | BackendError), result
                 assert trio.current_time() - started < 30
+                if relay:
+                    # The relay cuts the CLI's response off; the CLI's retry finds no API.
+                    assert isinstance(result, APIConnectionError), result
 
 
 async def test_an_unwritable_projects_directory(
