@@ -262,9 +262,9 @@ class Conversation:
         The events are the assistant's messages (one per content block), tool results as
         `UserMessage` s, status `SystemMessage` s (subtype ``api_retry`` while the CLI
         retries an API request), with ``partial_messages`` the `StreamEvent` s of each
-        API response ahead of its messages, and last a `ResultMessage`. Stopping early (``break``)
-        is allowed: the next turn first interrupts the unfinished one and reads it to its
-        end (the history then counts as diverged).
+        API response ahead of its messages, and last a `ResultMessage`. Stopping early
+        (``break``) is allowed: the next turn first interrupts the unfinished one and
+        reads it to its end (the history then counts as diverged).
 
         Args:
             text: The message. It goes through `prepare_text`.
