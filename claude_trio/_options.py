@@ -171,7 +171,7 @@ class ConversationOptions:
             the API's exact ``retry_after`` and ``reset_at``. The CLI's API traffic then
             goes through a relay on 127.0.0.1 that forwards it unchanged to the address
             the CLI would use (``ANTHROPIC_BASE_URL``, else the Anthropic API). Needs the
-            ``relay`` extra (``httpx``, ``hypercorn``). See :doc:`/relay`.
+            ``relay`` extra (``pip install 'claude-trio[relay]'``). See :doc:`/relay`.
     """
 
     cwd: Path = attrs.field(converter=_to_path)
