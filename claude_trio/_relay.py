@@ -26,7 +26,7 @@ import math
 import secrets
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
@@ -407,22 +407,25 @@ class _StreamReader:
         decoder = content_decoder(content_encoding)
         return None if decoder is None else cls(decoder, SseDecoder())
 
-    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        """The stream events completed by *chunk*; none once the body proved corrupt."""
+    def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
+        """The stream events completed by *chunk*, decoded piece by piece (a compressed
+        chunk may decode to much more); none once the body proved corrupt or an event
+        outgrew its bound."""
         if self.broken or self.sse.overflowed:
-            return []
-        try:
-            pieces = list(self.decoder.decode(chunk))
-        except ValueError:
-            self.broken = True
-            return []
-        events = []
-        for piece in pieces:
+            return
+        pieces = self.decoder.decode(chunk)
+        while not self.sse.overflowed:
+            try:
+                piece = next(pieces, None)
+            except ValueError:
+                self.broken = True
+                return
+            if piece is None:
+                return
             for message in self.sse.feed(piece):
                 event = parse_stream_event(message)
                 if event is not None:
-                    events.append(event)
-        return events
+                    yield event
 
 
 async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> Any:

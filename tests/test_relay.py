@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import tempfile
+import tracemalloc
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -662,3 +663,23 @@ async def test_a_compressed_stream_is_forwarded_as_it_came_and_read_on_the_side(
         chunked = rest[int(size, 16) + 2 :]
     assert received == sent  # forwarded compressed, byte for byte
     assert _text_of([event for event, _ in sink.events]) == text
+
+
+def test_a_compressed_chunk_is_read_in_bounded_pieces() -> None:
+    from claude_trio._relay import _StreamReader
+
+    event = b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+    bomb = zlib.compressobj(wbits=31)
+    body = bomb.compress(event * 3 + b"\0" * (32 << 20)) + bomb.flush()
+    reader = _StreamReader.open("gzip")
+    assert reader is not None
+    tracemalloc.start()
+    try:
+        events = list(reader.feed(body))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The run of NULs outgrows the event bound: decoding stops there, 32 MiB never held.
+    assert events == [{"type": "message_stop"}] * 3
+    assert reader.sse.overflowed
+    assert peak < 8 << 20, f"{peak / 2**20:.1f} MiB held for a {len(body)} byte chunk"
